@@ -1,0 +1,76 @@
+"""The compressor base class: ratio handling, exact budgets, and the batch loop around one sample."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from omarc.strategies.budget import retained
+from omarc.strategies.plan import CompressionReport, SamplePlan, apply_plan, identity_plan, modality_counts
+from omarc.strategies.sequence import Modality, TokenSequence, pack
+
+
+def check_ratio(value: float | None, flag: str) -> None:
+    if value is None:
+        return
+    if not (0.0 <= float(value) < 1.0):
+        raise ValueError(f"{flag} must be in [0, 1) (the fraction of audio and video tokens removed), got {value}")
+
+
+@dataclass
+class CompressionOutput:
+    """The compressed batch (left-padded by default) and one report per sample."""
+
+    sequence: TokenSequence
+    reports: list[CompressionReport]
+
+
+class Compressor(ABC):
+    """A compression strategy. Subclasses implement :meth:`plan_sample` on one unpadded sample.
+
+    Args:
+        ratio: fraction of audio and video tokens removed (0.7 keeps 30 %, the paper's setting).
+        audio_ratio: overrides ``ratio`` for audio tokens.
+        video_ratio: overrides ``ratio`` for video tokens.
+
+    Budgets are exact per sample and modality: ``retained = round((1 - ratio) · N)``, memory and
+    merged tokens included. Text and special tokens are never touched.
+    """
+
+    def __init__(self, ratio: float = 0.7, audio_ratio: float | None = None, video_ratio: float | None = None) -> None:
+        check_ratio(ratio, "ratio")
+        check_ratio(audio_ratio, "audio_ratio")
+        check_ratio(video_ratio, "video_ratio")
+        self.ratio = float(ratio)
+        self.audio_ratio = float(ratio if audio_ratio is None else audio_ratio)
+        self.video_ratio = float(ratio if video_ratio is None else video_ratio)
+
+    def budgets(self, seq: TokenSequence) -> tuple[int, int]:
+        """(video, audio) tokens to keep for one sample (B = 1)."""
+        n_video, n_audio = int(seq.count(Modality.VIDEO)[0]), int(seq.count(Modality.AUDIO)[0])
+        return retained(n_video, self.video_ratio), retained(n_audio, self.audio_ratio)
+
+    @abstractmethod
+    def plan_sample(self, seq: TokenSequence, video_budget: int, audio_budget: int) -> SamplePlan:
+        """Decide keep and merge for one unpadded sample (B = 1) under exact budgets."""
+
+    def __call__(self, seq: TokenSequence, padding_side: str = "left") -> CompressionOutput:
+        outputs, reports = [], []
+        for b in range(seq.batch_size):
+            sample = seq.sample(b)
+            n_video, n_audio = int(sample.count(Modality.VIDEO)[0]), int(sample.count(Modality.AUDIO)[0])
+            video_budget, audio_budget = self.budgets(sample)
+            if video_budget == n_video and audio_budget == n_audio:
+                plan = identity_plan(sample)
+            else:
+                plan = self.plan_sample(sample, video_budget, audio_budget)
+            compressed = apply_plan(sample, plan)
+            report = plan.report or CompressionReport(tokens_in={}, tokens_out={})
+            report.tokens_in = modality_counts(sample)
+            report.tokens_out = modality_counts(compressed)
+            outputs.append(compressed)
+            reports.append(report)
+        return CompressionOutput(pack(outputs, padding_side), reports)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(ratio={self.ratio}, audio_ratio={self.audio_ratio}, video_ratio={self.video_ratio})"

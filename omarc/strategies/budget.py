@@ -1,0 +1,49 @@
+"""Exact token budgets: rounding rules shared by every strategy."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def retained(n: int, ratio: float) -> int:
+    """Tokens kept out of ``n`` when a fraction ``ratio`` is removed: round((1 - ratio) · n), halves up.
+
+    The 1e-9 guards against binary fractions such as (1 - 0.55) · 10 = 4.4999999999999996.
+    """
+    return min(n, int(math.floor((1.0 - ratio) * n + 0.5 + 1e-9)))
+
+
+def allocate(total: int, weights: Tensor, caps: Tensor) -> Tensor:
+    """Split ``total`` integer units over entries in proportion to ``weights``, never above ``caps``.
+
+    Largest-remainder rounding (ties to the lower index), repeated while capped entries overflow, so
+    the result sums to ``total`` exactly. Entries of zero weight receive units only when the
+    weighted entries are full.
+
+    weights, caps: [T] -> [T] long.
+    """
+    caps = caps.long()
+    if total > int(caps.sum()):
+        raise ValueError(f"cannot place {total} units in capacity {int(caps.sum())}")
+    alloc = torch.zeros_like(caps)
+    weights = weights.double().clamp_min(0)
+    remaining = total
+    while remaining > 0:
+        room = caps - alloc
+        w = torch.where(room > 0, weights, torch.zeros_like(weights))
+        if float(w.sum()) <= 0:
+            w = (room > 0).double()
+        share = remaining * w / w.sum()
+        add = torch.minimum(share.floor().long(), room)
+        if int(add.sum()) == 0:
+            remainder = torch.where(room > 0, share - share.floor(), torch.full_like(share, -1.0))
+            order = torch.sort(remainder, descending=True, stable=True).indices
+            n_open = int((room > 0).sum())
+            add = torch.zeros_like(alloc)
+            add[order[: min(remaining, n_open)]] = 1
+        alloc += add
+        remaining -= int(add.sum())
+    return alloc
