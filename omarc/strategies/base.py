@@ -37,6 +37,9 @@ class Compressor(ABC):
     merged tokens included. Text and special tokens are never touched.
     """
 
+    #: True when the strategy reads ``TokenSequence.audio_saliency`` (the backbone computes it only then).
+    needs_audio_saliency: bool = False
+
     def __init__(self, ratio: float = 0.7, audio_ratio: float | None = None, video_ratio: float | None = None) -> None:
         check_ratio(ratio, "ratio")
         check_ratio(audio_ratio, "audio_ratio")

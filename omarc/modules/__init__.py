@@ -1,0 +1,1 @@
+"""Model-side components: backbone adapters, prompts, evaluation and C-GRPO LightningModules."""

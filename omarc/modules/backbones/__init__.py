@@ -1,0 +1,1 @@
+"""Backbone adapters: one file per Qwen-Omni family."""

@@ -1,0 +1,58 @@
+"""What every backbone adapter offers the evaluation and C-GRPO modules."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from omarc.strategies.sequence import TokenSequence
+
+
+@dataclass
+class Generation:
+    """Result of :meth:`OmniBackbone.generate` for B prompts × n samples (rows grouped by prompt).
+
+    tokens [B·n, T] new token ids, ``pad_token_id`` after each row's end; lengths [B·n] new tokens
+    per row, end-of-turn token included; first_logits [B, V] logits of the first decoding step.
+    """
+
+    tokens: Tensor
+    lengths: Tensor
+    first_logits: Tensor
+    prefill_seconds: float
+    decode_seconds: float
+
+
+class OmniBackbone(nn.Module, ABC):
+    """A Qwen-Omni thinker split at the compressor: encode -> (compress) -> prefill + decode.
+
+    ``batch`` is the dict the backbone's collate produces (input_ids, attention_mask, media
+    tensors, query_mask, ...). ``encode`` returns the uncompressed :class:`TokenSequence`;
+    ``generate`` and ``completion_logprobs`` take any sequence, compressed or not.
+    """
+
+    @abstractmethod
+    def encode(self, batch: dict[str, Tensor], audio_saliency: bool = False) -> TokenSequence: ...
+
+    @abstractmethod
+    def generate(
+        self,
+        seq: TokenSequence,
+        *,
+        max_new_tokens: int,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        num_return_sequences: int = 1,
+    ) -> Generation: ...
+
+    @abstractmethod
+    def completion_logprobs(self, seq: TokenSequence, completions: Tensor, temperature: float = 1.0) -> Tensor:
+        """[B, T] log-probabilities of ``completions`` [B, T] given the prompt ``seq`` (with grad)."""
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
