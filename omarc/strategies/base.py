@@ -71,6 +71,7 @@ class Compressor(ABC):
             report = plan.report or CompressionReport(tokens_in={}, tokens_out={})
             report.tokens_in = modality_counts(sample)
             report.tokens_out = modality_counts(compressed)
+            report.keep = plan.keep
             outputs.append(compressed)
             reports.append(report)
         return CompressionOutput(pack(outputs, padding_side), reports)

@@ -20,6 +20,8 @@ class CompressionReport:
     frames_kept: list[int] = field(default_factory=list)
     audio_budget_per_frame: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: [L] bool over the sample's unpadded input tokens: which slots survived (for plots).
+    keep: Tensor | None = None
 
 
 @dataclass
