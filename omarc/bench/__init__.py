@@ -1,0 +1,1 @@
+"""Latency, memory and FLOP measurements behind ``omarc bench`` (paper Table 6)."""
