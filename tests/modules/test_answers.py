@@ -1,0 +1,92 @@
+import pytest
+
+from omarc.modules.answers import extract_answer, follows_reasoning_format
+
+SOUNDS = ["A cat meowing", "A dog barking", "Rain on a roof", "Silence"]
+THREE = ["Red", "Green", "Blue"]
+
+# (model output, options, expected letter or None): outputs as Qwen-Omni and GPT-style models write them.
+TABLE = [
+    ("B", SOUNDS, "B"),
+    ("B.", SOUNDS, "B"),
+    ("(B)", SOUNDS, "B"),
+    ("A", SOUNDS, "A"),
+    ("A.", SOUNDS, "A"),
+    ("B) The dog barks twice.", SOUNDS, "B"),
+    ("C: Rain on a roof.", SOUNDS, "C"),
+    ("**C**", SOUNDS, "C"),
+    ("b.", SOUNDS, "B"),
+    ("answer: b", SOUNDS, "B"),
+    ("Answer: C", SOUNDS, "C"),
+    ("The best answer is D.", SOUNDS, "D"),
+    ("The answer is (A).", SOUNDS, "A"),
+    ("The best answer is: (C) Rain on a roof", SOUNDS, "C"),
+    ("The correct answer is A, the cat.", SOUNDS, "A"),
+    ("Based on the audio, the answer is B.", SOUNDS, "B"),
+    ("I think the correct option is C because the rain starts after the thunder.", SOUNDS, "C"),
+    ("C is correct.", SOUNDS, "C"),
+    ("It's D", SOUNDS, "D"),
+    ("Option B: A dog barking", SOUNDS, "B"),
+    ("\\boxed{A}", SOUNDS, "A"),
+    ("答案是B", SOUNDS, "B"),
+    ("The answer is B. Option A is wrong because the cat never appears.", SOUNDS, "B"),
+    ("A dog barking", SOUNDS, "B"),
+    ("a dog barking.", SOUNDS, "B"),
+    ("I believe the sound comes from a dog barking in the yard.", SOUNDS, "B"),
+    ("<think>The tone plays at 3 s while the screen is red.</think><answer>B</answer>", SOUNDS, "B"),
+    ("<think>Maybe A.</think>\n<answer>The answer is C</answer>", SOUNDS, "C"),
+    ("<think>The first frame shows A, and then", SOUNDS, None),
+    ("<think>A or C?</think> D", SOUNDS, "D"),
+    # refusals
+    ("I'm sorry, but I can't determine that from the video.", SOUNDS, None),
+    ("Sorry, I cannot watch videos or listen to audio.", SOUNDS, None),
+    ("None of the options is correct.", SOUNDS, None),
+    ("", SOUNDS, None),
+    ("A man is speaking to the camera.", SOUNDS, None),
+    # several different letters
+    ("A or B", SOUNDS, None),
+    ("Both A and C are plausible.", SOUNDS, None),
+    ("B, C", SOUNDS, None),
+    ("(A) and (C)", SOUNDS, None),
+    ("Answer: A\nAnswer: B", SOUNDS, None),
+    ("It could be A, but D fits the timing better.", SOUNDS, None),
+    # letters outside the options
+    ("E", SOUNDS, None),
+    ("D", THREE, None),
+    ("The answer is C.", THREE, "C"),
+    ("green", THREE, "B"),
+]
+
+
+@pytest.mark.parametrize(("text", "options", "expected"), TABLE)
+def test_extract_answer(text, options, expected):
+    assert extract_answer(text, options) == expected
+
+
+def test_table_is_large_and_mixed():
+    assert len(TABLE) >= 30
+    assert sum(e is None for _, _, e in TABLE) >= 10
+
+
+def test_longest_option_text_wins_when_one_contains_another():
+    options = ["dog", "dog barking", "cat"]
+    assert extract_answer("I hear a dog barking", options) == "B"
+
+
+def test_bad_options_named():
+    with pytest.raises(ValueError, match="options"):
+        extract_answer("A", [])
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("<think>red at 3 s</think><answer>B</answer>", True),
+        ("  <think>x</think>\n<answer>C</answer>\n", True),
+        ("<answer>B</answer>", False),
+        ("<think>x</think><answer>B</answer> extra", False),
+        ("B", False),
+    ],
+)
+def test_reasoning_format(text, ok):
+    assert follows_reasoning_format(text) is ok
