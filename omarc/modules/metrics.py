@@ -1,0 +1,167 @@
+"""Accuracy overall, per benchmark and per category, and per-sample means, correct under DDP.
+
+Each rank adds one row per sample; ``compute`` gathers the rows of every rank (torchmetrics
+``cat`` states), drops repeated ``(benchmark, id)`` pairs — DistributedSampler pads the last
+batch with repeats, and a resumed run feeds finished rows back — and then groups. Group names
+are strings, unknown in advance, so they travel through ``all_gather`` as fixed-width UTF-8 rows.
+Failed samples (media that could not be decoded, a crashed step) count as wrong and are also
+counted apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+from torchmetrics.utilities.data import dim_zero_cat
+
+#: Bytes per id / benchmark / category name; fixed so names can be all-gathered as uint8 rows.
+KEY_BYTES = 192
+#: Per-sample quantities averaged by default (over samples that did not fail).
+DEFAULT_STATS = (
+    "tokens_in_video",
+    "tokens_in_audio",
+    "tokens_out_video",
+    "tokens_out_audio",
+    "tokens_in_total",
+    "tokens_out_total",
+    "prefill_seconds",
+    "e2e_seconds",
+    "peak_memory_mb",
+)
+
+
+def encode_keys(names: Sequence[str], field: str) -> Tensor:
+    """[N, KEY_BYTES] uint8, zero padded; a name too long for the row is an error naming it."""
+    out = torch.zeros(len(names), KEY_BYTES, dtype=torch.uint8)
+    for i, name in enumerate(names):
+        raw = name.encode("utf-8")
+        if len(raw) > KEY_BYTES:
+            raise ValueError(f"{field} {name!r} is longer than {KEY_BYTES} bytes")
+        out[i, : len(raw)] = torch.tensor(list(raw), dtype=torch.uint8)
+    return out
+
+
+def decode_key(row: Tensor) -> str:
+    return bytes(row.tolist()).rstrip(b"\0").decode("utf-8")
+
+
+class QAAccuracy(Metric):
+    """Multiple-choice accuracy with per-benchmark and per-category groups.
+
+    ``compute`` returns a flat dict of floats: ``accuracy``, ``count``, ``failed`` overall and as
+    ``accuracy/<benchmark>``, ``accuracy/<benchmark>/<category>`` (same for count and failed),
+    plus ``mean/<stat>`` for every name in ``stats``.
+    """
+
+    full_state_update = False
+
+    def __init__(self, stats: Sequence[str] = DEFAULT_STATS, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.stats = tuple(stats)
+        self.add_state("keys", default=[], dist_reduce_fx="cat")  # [N, 3, KEY_BYTES]: id, benchmark, category
+        self.add_state("values", default=[], dist_reduce_fx="cat")  # [N, 2 + S]: correct, failed, stats
+
+    def update(
+        self,
+        ids: Sequence[str],
+        benchmarks: Sequence[str],
+        categories: Sequence[str],
+        correct: Tensor,
+        failed: Tensor,
+        stats: dict[str, Tensor] | None = None,
+    ) -> None:
+        """One row per sample. correct, failed: [N] bool; stats: name -> [N] float (NaN = unknown)."""
+        n = len(ids)
+        if not (len(benchmarks) == len(categories) == correct.numel() == failed.numel() == n):
+            raise ValueError("ids, benchmarks, categories, correct and failed must have one entry per sample")
+        stats = stats or {}
+        unknown = set(stats) - set(self.stats)
+        if unknown:
+            raise ValueError(f"unknown stats {sorted(unknown)}; this metric averages {list(self.stats)}")
+        columns = [correct.double().cpu(), failed.double().cpu()]
+        columns += [stats[s].double().cpu() if s in stats else torch.full((n,), float("nan"), dtype=torch.float64) for s in self.stats]
+        keys = torch.stack([encode_keys(ids, "id"), encode_keys(benchmarks, "benchmark"), encode_keys(categories, "category")], 1)
+        self.keys.append(keys.to(self.device))
+        self.values.append(torch.stack(columns, 1).to(self.device))
+
+    def compute(self) -> dict[str, float]:
+        if isinstance(self.keys, list) and not self.keys:
+            return {"accuracy": 0.0, "count": 0.0, "failed": 0.0}
+        keys, values = dim_zero_cat(self.keys).cpu(), dim_zero_cat(self.values).cpu()
+        keys, values = _first_of_each(keys, values)
+        out = _grouped(values, torch.zeros(len(values), dtype=torch.long), [""])
+        bench, bench_names = _group_ids(keys[:, 1:2])
+        out.update(_grouped(values, bench, [b for (b,) in bench_names]))
+        pair, pair_names = _group_ids(keys[:, 1:3])
+        with_category = torch.tensor([bool(c) for _, c in pair_names])[pair]
+        out.update(_grouped(values[with_category], pair[with_category], [f"{b}/{c}" for b, c in pair_names]))
+        for j, name in enumerate(self.stats):
+            ok = values[:, 1] == 0
+            out[f"mean/{name}"] = float(values[ok, 2 + j].nanmean()) if ok.any() else float("nan")
+        return out
+
+
+def _first_of_each(keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+    """Keep the first row of each (id, benchmark) pair."""
+    _, inverse = torch.unique(keys[:, :2].flatten(1), dim=0, return_inverse=True)
+    first = torch.full((int(inverse.max()) + 1,), len(inverse), dtype=torch.long)
+    first = first.scatter_reduce(0, inverse, torch.arange(len(inverse)), reduce="amin")
+    first = first.sort().values
+    return keys[first], values[first]
+
+
+def _group_ids(rows: Tensor) -> tuple[Tensor, list[tuple[str, ...]]]:
+    """rows [N, F, KEY_BYTES] -> group index per sample [N] and each group's F names."""
+    uniq, inverse = torch.unique(rows.flatten(1), dim=0, return_inverse=True)
+    names = [tuple(decode_key(field) for field in u.view(rows.shape[1], KEY_BYTES)) for u in uniq]
+    return inverse, names
+
+
+def _grouped(values: Tensor, group: Tensor, names: list[str]) -> dict[str, float]:
+    """accuracy / count / failed per group. values [N, 2 + S], group [N] -> flat dict."""
+    g = len(names)
+    count = torch.zeros(g, dtype=torch.float64).index_add(0, group, torch.ones(len(group), dtype=torch.float64))
+    correct = torch.zeros(g, dtype=torch.float64).index_add(0, group, values[:, 0])
+    failed = torch.zeros(g, dtype=torch.float64).index_add(0, group, values[:, 1])
+    out = {}
+    for i, name in enumerate(names):
+        if count[i] == 0:
+            continue
+        suffix = f"/{name}" if name else ""
+        out[f"accuracy{suffix}"] = float(correct[i] / count[i])
+        out[f"count{suffix}"] = float(count[i])
+        out[f"failed{suffix}"] = float(failed[i])
+    return out
+
+
+def nest_results(flat: dict[str, float]) -> dict:
+    """The flat ``compute`` dict as ``{overall, benchmarks: {b: {..., categories: {c: ...}}}, means}``."""
+    tree: dict = {"overall": {}, "benchmarks": {}, "means": {}}
+    for key, value in flat.items():
+        kind, *path = key.split("/", 2)
+        if kind == "mean":
+            tree["means"][path[0]] = value
+        elif not path:
+            tree["overall"][kind] = value
+        else:
+            bench = tree["benchmarks"].setdefault(path[0], {"categories": {}})
+            target = bench if len(path) == 1 else bench["categories"].setdefault(path[1], {})
+            target[kind] = value
+    return tree
+
+
+def format_results(flat: dict[str, float]) -> str:
+    """A plain-text table: one row per benchmark and category (accuracy in %), then the means."""
+    tree = nest_results(flat)
+    rows = [("all", tree["overall"])]
+    for name, bench in sorted(tree["benchmarks"].items()):
+        rows.append((name, bench))
+        rows += [(f"  {c}", v) for c, v in sorted(bench["categories"].items())]
+    width = max(len(r[0]) for r in rows) + 2
+    lines = [f"{'group':<{width}}{'n':>7}{'failed':>8}{'accuracy':>10}"]
+    lines += [f"{n:<{width}}{int(v['count']):>7}{int(v['failed']):>8}{100 * v['accuracy']:>9.1f}%" for n, v in rows]
+    lines += [f"mean {name}: {value:.4g}" for name, value in tree["means"].items()]
+    return "\n".join(lines)

@@ -1,0 +1,104 @@
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from omarc.modules.metrics import KEY_BYTES, QAAccuracy, format_results, nest_results
+
+T, F = True, False
+
+# id, benchmark, category, correct, failed, e2e seconds
+ROWS = [
+    ("d1", "dailyomni", "Reasoning", T, F, 1.0),
+    ("d2", "dailyomni", "Reasoning", F, F, 2.0),
+    ("d3", "dailyomni", "Inférence", T, F, 3.0),
+    ("d4", "dailyomni", "Inférence", F, T, float("nan")),
+    ("w1", "worldsense", "Recognition", T, F, 4.0),
+    ("u1", "ugc_avqa", "", F, F, 6.0),
+]
+
+
+def feed(metric: QAAccuracy, rows) -> None:
+    ids, benches, cats, correct, failed, secs = zip(*rows)
+    metric.update(ids, benches, cats, torch.tensor(correct), torch.tensor(failed), {"e2e_seconds": torch.tensor(secs)})
+
+
+def test_groups_match_hand_counts():
+    m = QAAccuracy(stats=("e2e_seconds",))
+    feed(m, ROWS)
+    out = m.compute()
+    assert out["accuracy"] == pytest.approx(3 / 6)
+    assert out["count"] == 6 and out["failed"] == 1
+    assert out["accuracy/dailyomni"] == pytest.approx(2 / 4)
+    assert out["failed/dailyomni"] == 1
+    assert out["accuracy/dailyomni/Reasoning"] == pytest.approx(1 / 2)
+    assert out["accuracy/dailyomni/Inférence"] == pytest.approx(1 / 2)
+    assert out["failed/dailyomni/Inférence"] == 1
+    assert out["accuracy/worldsense/Recognition"] == 1.0
+    assert out["accuracy/ugc_avqa"] == 0.0
+    assert not any(k.startswith("accuracy/ugc_avqa/") for k in out)  # no empty category group
+    assert out["mean/e2e_seconds"] == pytest.approx((1 + 2 + 3 + 4 + 6) / 5)  # failed sample left out
+
+
+def test_repeated_ids_count_once_first_row_wins():
+    m = QAAccuracy(stats=("e2e_seconds",))
+    feed(m, ROWS[:2])
+    feed(m, [("d1", "dailyomni", "Reasoning", F, F, 0.0), ("d1", "worldsense", "x", T, F, 0.0)])
+    out = m.compute()
+    assert out["count"] == 3  # (dailyomni, d1) twice -> once; (worldsense, d1) is another sample
+    assert out["accuracy/dailyomni"] == pytest.approx(1 / 2)
+
+
+def test_bad_inputs_are_named():
+    m = QAAccuracy(stats=("e2e_seconds",))
+    with pytest.raises(ValueError, match="category"):
+        m.update(["a"], ["b"], ["c" * (KEY_BYTES + 1)], torch.tensor([T]), torch.tensor([F]))
+    with pytest.raises(ValueError, match="unknown stats"):
+        m.update(["a"], ["b"], ["c"], torch.tensor([T]), torch.tensor([F]), {"speed": torch.tensor([1.0])})
+    with pytest.raises(ValueError, match="one entry per sample"):
+        m.update(["a", "b"], ["b"], ["c"], torch.tensor([T]), torch.tensor([F]))
+
+
+def test_nest_and_format():
+    m = QAAccuracy(stats=("e2e_seconds",))
+    feed(m, ROWS)
+    flat = m.compute()
+    tree = nest_results(flat)
+    assert tree["benchmarks"]["dailyomni"]["categories"]["Reasoning"]["count"] == 2
+    assert tree["means"]["e2e_seconds"] == pytest.approx(3.2)
+    table = format_results(flat)
+    assert "  Inférence" in table and "50.0%" in table and table.splitlines()[1].startswith("all")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, port: int, queue) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    m = QAAccuracy(stats=("e2e_seconds",))
+    # DistributedSampler-style split with the last sample repeated on rank 1 as padding.
+    feed(m, ROWS[rank::2] + ([ROWS[0]] if rank == 1 else []))
+    queue.put((rank, m.compute()))
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def test_ddp_two_ranks_give_the_single_process_result():
+    single = QAAccuracy(stats=("e2e_seconds",))
+    feed(single, ROWS)
+    expected = single.compute()
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    mp.start_processes(_ddp_worker, args=(_free_port(), queue), nprocs=2, start_method="spawn")
+    results = dict(queue.get(timeout=60) for _ in range(2))
+    for rank in (0, 1):
+        assert results[rank].keys() == expected.keys()
+        for k, v in expected.items():
+            assert results[rank][k] == pytest.approx(v, nan_ok=True), k
