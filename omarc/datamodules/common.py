@@ -1,0 +1,133 @@
+"""Helpers every benchmark reader shares: option prefixes, durations, tolerant keys, read issues."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omarc.datamodules.records import LETTERS, QARecord
+
+# "A. x", "A.x", "A x", "A: x", "A) x", "(A) x"; a bare letter followed by a word needs the space.
+_PREFIX = re.compile(r"^\s*(?:\(([A-J])\)|([A-J])\s*[.:)](?!\d)|([A-J])\s+(?=\S))\s*")
+
+
+class RecordError(ValueError):
+    """A malformed annotation record; the message names the field."""
+
+
+@dataclass
+class ReadIssue:
+    """A record that could not be read; it is reported and counted as failed, never dropped silently."""
+
+    id: str
+    message: str
+    category: str = ""
+
+
+@dataclass
+class ReadResult:
+    """What a reader returns: good records, per-record issues, and notes about the folder as a whole."""
+
+    records: list[QARecord] = field(default_factory=list)
+    issues: list[ReadIssue] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def strip_option_prefix(option: str) -> tuple[str | None, str]:
+    """``"(B) a dog"`` -> ``("B", "a dog")``; an option without a letter prefix -> ``(None, option)``."""
+    m = _PREFIX.match(option)
+    if m is None:
+        return None, option.strip()
+    letter = next(g for g in m.groups() if g)
+    return letter, option[m.end() :].strip()
+
+
+def parse_options(raw: Any) -> list[str]:
+    """Option texts without letter prefixes; an option's letter is its position."""
+    if not isinstance(raw, list) or len(raw) < 2 or not all(isinstance(o, str) for o in raw):
+        raise RecordError(f"options must be a list of at least 2 strings, got {raw!r}")
+    if len(raw) > len(LETTERS):
+        raise RecordError(f"at most {len(LETTERS)} options are supported, got {len(raw)}")
+    parsed = [strip_option_prefix(o) for o in raw]
+    # Strip only when every option carries its own position's letter: "A dog barks" alone is text.
+    if all(letter == LETTERS[i] for i, (letter, _) in enumerate(parsed)):
+        return [text for _, text in parsed]
+    return [o.strip() for o in raw]
+
+
+def check_answer(answer: Any, options: list[str]) -> str:
+    """The answer letter (``"b"``, ``"B."``, ``"(B)"`` -> ``"B"``); an error when not among the options."""
+    letters = LETTERS[: len(options)]
+    if isinstance(answer, str):
+        text = answer.strip()
+        letter = text.upper() if len(text) == 1 else strip_option_prefix(text)[0]
+        if letter is not None and letter in letters:
+            return letter
+    raise RecordError(f"answer {answer!r} is not among the option letters {', '.join(letters)}")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``"MM:SS"``, ``"H:MM:SS"``, ``"119s"``, ``"30s"`` or a number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if re.fullmatch(r"\d+(\.\d+)?\s*s?", text):
+            return float(text.rstrip("s").strip())
+        if re.fullmatch(r"\d+(:\d{1,2}){1,2}(\.\d+)?", text):
+            seconds = 0.0
+            for part in text.split(":"):
+                seconds = seconds * 60 + float(part)
+            return seconds
+    raise RecordError(f"cannot read duration {value!r} (expected 'MM:SS', '119s' or seconds)")
+
+
+def get_field(record: dict, *names: str, required: bool = True, default: Any = None) -> Any:
+    """The first of ``names`` present in ``record``, matched without regard to case, '_' or ' '."""
+    if not isinstance(record, dict):
+        raise RecordError(f"expected an object, got {type(record).__name__}")
+    folded = {_fold(k): v for k, v in record.items()}
+    for name in names:
+        if _fold(name) in folded:
+            return folded[_fold(name)]
+    if required:
+        raise RecordError(f"missing field {names[0]!r}")
+    return default
+
+
+def _fold(key: str) -> str:
+    return key.lower().replace("_", "").replace(" ", "")
+
+
+def load_json(path: Path) -> Any:
+    """Parsed JSON with an error that names the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"annotation file not found: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from e
+
+
+def as_list(data: Any, path: Path) -> list:
+    """Top level as a list; a dict's values in file order (benchmarks publish both)."""
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        return list(data.values())
+    raise ValueError(f"{path}: expected a JSON list or object at the top level, got {type(data).__name__}")
+
+
+def issue(path: Path, index: int, rid: str | None, error: Exception, category: str = "") -> ReadIssue:
+    """A :class:`ReadIssue` whose message names the file, the record's index and id, and the field."""
+    name = rid if rid else f"record {index}"
+    return ReadIssue(id=name, message=f"{path}: record {index} ({name}): {error}", category=category)
+
+
+def require_split(benchmark: str, split: str, available: tuple[str, ...] = ("test",)) -> None:
+    """Benchmarks published as one evaluation set have only the ``test`` split."""
+    if split not in available:
+        raise ValueError(f"{benchmark} has no {split!r} split; available: {', '.join(available)}")

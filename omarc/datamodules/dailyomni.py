@@ -1,0 +1,76 @@
+"""Daily-Omni: ``qa.json`` (a flat list) and ``Videos/{id}/{id}_video.mp4`` + ``{id}_audio.wav``.
+
+Row fields: ``Question``, ``Choice`` (["A. ...", ...]), ``Answer`` (letter), ``video_id``, ``Type``
+(the 6 task types), ``video_category``, ``video_duration`` ("30s" | "60s"), optional
+``content_parent_category``, ``content_fine_category``, ``Explaination`` (sic).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omarc.datamodules.common import (
+    ReadResult,
+    RecordError,
+    as_list,
+    check_answer,
+    get_field,
+    issue,
+    load_json,
+    parse_duration,
+    parse_options,
+    require_split,
+)
+from omarc.datamodules.records import QARecord
+
+NAME = "dailyomni"
+ANNOTATIONS = "qa.json"
+
+
+def video_files(root: Path, video_id: str) -> tuple[Path, Path]:
+    """(video, separately shipped audio) of one Daily-Omni video."""
+    folder = root / "Videos" / video_id
+    return folder / f"{video_id}_video.mp4", folder / f"{video_id}_audio.wav"
+
+
+def read(root: str | Path, split: str = "test") -> ReadResult:
+    """All Daily-Omni questions under ``root``; ``category`` is ``Type``, sub-score fields in ``extra``."""
+    require_split(NAME, split)
+    root = Path(root)
+    path = root / ANNOTATIONS
+    result = ReadResult()
+    per_video: dict[str, int] = {}
+    for i, row in enumerate(as_list(load_json(path), path)):
+        rid, category = None, ""
+        try:
+            video_id = str(get_field(row, "video_id"))
+            per_video[video_id] = per_video.get(video_id, 0) + 1
+            rid = f"{video_id}_{per_video[video_id] - 1}"
+            category = str(get_field(row, "Type", required=False, default=""))
+            raw = get_field(row, "Choice", "Choices", "options")
+            options = parse_options(raw)
+            video, audio = video_files(root, video_id)
+            duration = get_field(row, "video_duration", required=False)
+            result.records.append(
+                QARecord(
+                    id=rid,
+                    benchmark=NAME,
+                    video_path=video,
+                    audio_path=audio,
+                    question=str(get_field(row, "Question")),
+                    options=options,
+                    raw_options=list(raw),
+                    answer=check_answer(get_field(row, "Answer"), options),
+                    category=category,
+                    duration=parse_duration(duration) if duration is not None else None,
+                    extra={
+                        "video_category": get_field(row, "video_category", required=False, default=""),
+                        "duration_group": str(duration) if duration is not None else "",
+                        "content_parent_category": get_field(row, "content_parent_category", required=False, default=""),
+                        "content_fine_category": get_field(row, "content_fine_category", required=False, default=""),
+                    },
+                )
+            )
+        except RecordError as e:
+            result.issues.append(issue(path, i, rid, e, category))
+    return result

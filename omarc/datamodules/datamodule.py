@@ -1,0 +1,196 @@
+"""``OmniQADataModule``: benchmark folders -> decoded, transformed, collated batches (sharded under DDP)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from functools import partial
+from pathlib import Path
+from typing import Literal
+
+import lightning.pytorch as pl
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler
+
+from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name, read_benchmark
+from omarc.datamodules.common import ReadIssue
+from omarc.datamodules.dataset import BatchCollate, Collate, QADataset, ShardSampler, Transform, raw_collate, raw_transform
+from omarc.datamodules.generate import generate_all
+from omarc.datamodules.media import MAX_PIXELS, PATCH_FACTOR, AudioMode, decode_media
+from omarc.datamodules.records import QARecord
+
+log = logging.getLogger(__name__)
+
+# The embedded default set: small enough to generate in seconds, long enough to need the audio.
+DEFAULT_GENERATION = {"n_videos": 4, "seconds": 8, "height": 56, "width": 56, "video_fps": 2}
+GENERATED_VERSION = "v1"  # bump when the generator's output changes, so caches are rebuilt
+
+Entry = QARecord | ReadIssue
+
+
+class OmniQADataModule(pl.LightningDataModule):
+    """Streams DailyOmni / WorldSense / OmniVideoBench / UGC-AVQA questions with their decoded media.
+
+    Folders: ``paths[name]`` when given, else ``data_dir/<name>`` (names as in ``BENCHMARKS``); with
+    neither and ``generated=True``, a small generated set in every benchmark's format is written to
+    ``cache_dir`` (default ``$OMARC_CACHE`` or ``~/.cache/omarc``) once and reused.
+
+    Each batch is ``{"records", "inputs", "failed"}`` (see :class:`BatchCollate`); the model sets the
+    per-sample transform and collate with :meth:`set_transform`. Test/validate/predict read
+    ``benchmarks`` at ``split``; fit reads ``train_benchmarks`` at ``train_split`` (shuffled).
+    ``categories`` (any case) and ``limit`` (per benchmark) filter the records.
+    """
+
+    def __init__(
+        self,
+        benchmarks: list[str] | None = None,
+        data_dir: str | None = None,
+        paths: dict[str, str] | None = None,
+        split: str = "test",
+        train_benchmarks: list[str] | None = None,
+        train_split: str = "train",
+        categories: list[str] | None = None,
+        limit: int | None = None,
+        fps: float = 1.0,
+        max_frames: int = 32,
+        max_pixels: int = MAX_PIXELS,
+        patch_factor: int = PATCH_FACTOR,
+        audio: AudioMode = "keep",
+        batch_size: int = 1,
+        num_workers: int = 0,
+        generated: bool = True,
+        cache_dir: str | None = None,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.benchmarks = [benchmark_name(b) for b in (benchmarks or list(BENCHMARKS))]
+        self.train_benchmarks = [benchmark_name(b) for b in (train_benchmarks or ["ugc_avqa"])]
+        if audio not in ("keep", "silence", "drop"):
+            raise ValueError(f"audio must be 'keep', 'silence' or 'drop', got {audio!r}")
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be a positive number of records per benchmark, got {limit}")
+        if fps <= 0 or max_frames < 1 or batch_size < 1:
+            raise ValueError(f"need fps > 0, max_frames >= 1, batch_size >= 1; got {fps}, {max_frames}, {batch_size}")
+        self.data_dir, self.paths = data_dir, {benchmark_name(k): v for k, v in (paths or {}).items()}
+        self.split, self.train_split = split, train_split
+        self.categories = {c.lower() for c in categories} if categories else None
+        self.limit = limit
+        self.decode = partial(
+            decode_media, fps=fps, max_frames=max_frames, max_pixels=max_pixels, factor=patch_factor, audio=audio
+        )
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.generated, self.cache_dir, self.seed = generated, cache_dir, seed
+        self.transform: Transform = raw_transform
+        self.collate: Collate = raw_collate
+        self.notes: list[str] = []
+        self._entries: dict[str, list[Entry]] = {}
+
+    def set_transform(self, transform: Transform, collate: Collate) -> None:
+        """The model's per-sample ``transform(record, media) -> dict`` and batch ``collate(list[dict]) -> dict``."""
+        self.transform, self.collate = transform, collate
+
+    def prepare_data(self) -> None:
+        if self._uses_generated():
+            ensure_generated(self._generated_root(), self.seed)
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit"):
+            self.entries("train")
+        self.entries("eval")
+
+    def entries(self, kind: Literal["eval", "train"]) -> list[Entry]:
+        """Filtered records (and read issues, which count as failed samples) of ``kind``; read once."""
+        if kind not in self._entries:
+            names, split = (self.benchmarks, self.split) if kind == "eval" else (self.train_benchmarks, self.train_split)
+            self._entries[kind] = [e for name in names for e in self._read(name, split)]
+        return self._entries[kind]
+
+    def dataloader(self, kind: Literal["eval", "train"], rank: int | None = None, world_size: int | None = None) -> DataLoader:
+        """This rank's loader: eval shards are disjoint and cover each record once; train is shuffled."""
+        if rank is None or world_size is None:
+            rank, world_size = self._rank_world()
+        dataset = QADataset(self.entries(kind), self.decode, self.transform)
+        if kind == "train":
+            sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed)
+        else:
+            sampler = ShardSampler(dataset, num_replicas=world_size, rank=rank)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            collate_fn=BatchCollate(self.collate),
+            persistent_workers=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self.dataloader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self.dataloader("eval")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.dataloader("eval")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.dataloader("eval")
+
+    def folder(self, name: str) -> Path:
+        """The folder ``name`` is read from (generating the default set when that is the source)."""
+        name = benchmark_name(name)
+        if name in self.paths:
+            return Path(self.paths[name])
+        if self.data_dir is not None:
+            return Path(self.data_dir) / name
+        if not self.generated:
+            raise ValueError(f"no folder for benchmark {name!r}: pass data_dir or paths[{name!r}], or generated=True")
+        return ensure_generated(self._generated_root(), self.seed) / name
+
+    def _read(self, name: str, split: str) -> list[Entry]:
+        folder = self.folder(name)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"benchmark folder for {name!r} not found: {folder}")
+        result = read_benchmark(name, folder, split)
+        for note in result.notes:
+            log.warning(note)
+        self.notes += result.notes
+        if result.issues:
+            log.warning(
+                "%s %s: %d record(s) cannot be read and count as failed:\n  %s",
+                name, split, len(result.issues), "\n  ".join(i.message for i in result.issues),
+            )
+        entries: list[Entry] = [*result.records, *result.issues]
+        if self.categories is not None:
+            entries = [e for e in entries if e.category.lower() in self.categories]
+        return entries[: self.limit]
+
+    def _uses_generated(self) -> bool:
+        return self.generated and self.data_dir is None and not set(self.benchmarks) <= set(self.paths)
+
+    def _generated_root(self) -> Path:
+        base = Path(self.cache_dir or os.environ.get("OMARC_CACHE", "~/.cache/omarc")).expanduser()
+        return base / "generated" / f"{GENERATED_VERSION}-seed{self.seed}"
+
+    def _rank_world(self) -> tuple[int, int]:
+        if self.trainer is not None:
+            return self.trainer.global_rank, self.trainer.world_size
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+        return 0, 1
+
+
+def ensure_generated(root: Path, seed: int = 0) -> Path:
+    """Generate the default set into ``root`` unless it is complete; written aside, then renamed into place."""
+    if (root / "_complete").is_file():
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=root.name + ".", dir=root.parent))
+    generate_all(tmp, seed=seed, **DEFAULT_GENERATION)
+    (tmp / "_complete").touch()
+    try:
+        tmp.rename(root)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root

@@ -1,0 +1,358 @@
+"""Small benchmark folders in each benchmark's own format, with real mp4 files whose questions need
+both what is seen and what is heard.
+
+Each second of a clip shows one solid colour (plus a little noise) and plays one sound: a low
+tone, or in exactly one second the high beep, or in ``n_distractors`` seconds a noise burst.
+Colours are balanced within a clip (no "most frequent colour" shortcut) except one marker colour
+that is on screen for exactly one second. Questions alternate between two directions:
+
+- forward: "Which colour was on screen when the high beep played?" (colours shown in the clip
+  are the distractor options);
+- reverse: "Which sound played while the screen was <marker colour>?"
+
+Answer letters cycle A, B, C, D over each folder (balanced); everything is seeded. ``_generated.json``
+in each folder records what every second shows and plays, so tests and users can check decoding.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from omarc.datamodules import dailyomni, omnivideobench, ugc_avqa, worldsense
+from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name
+from omarc.datamodules.records import LETTERS
+
+PALETTE: dict[str, tuple[int, int, int]] = {
+    "red": (220, 40, 40),
+    "green": (40, 180, 60),
+    "blue": (40, 80, 220),
+    "yellow": (230, 210, 40),
+    "purple": (150, 60, 190),
+    "orange": (240, 140, 30),
+    "cyan": (40, 200, 210),
+    "white": (235, 235, 235),
+}
+LOW_TONES: dict[str, float] = {
+    "low hum": 220.0,
+    "low drone": 294.0,
+    "soft tone": 370.0,
+    "mid tone": 494.0,
+    "warm tone": 587.0,
+    "round tone": 698.0,
+}
+HIGH_BEEP = "high beep"
+HIGH_BEEP_HZ = 2400.0  # far above every low tone: the one event the forward question asks about
+NOISE_BURST = "noise burst"
+SOUNDS = (*LOW_TONES, HIGH_BEEP, NOISE_BURST)
+N_OPTIONS = 4  # the four lettered options every benchmark here uses
+PIXEL_NOISE_STD = 8.0  # a little noise so frames are not flat (real encoders, real saliency)
+AMPLITUDE = 0.3  # well below clipping after AAC
+FADE_S = 0.01  # 10 ms ramps: no clicks at second boundaries
+
+# (category, extra fields) of each question direction in each benchmark's own taxonomy.
+CATEGORIES: dict[str, tuple[str, str]] = {
+    "dailyomni": ("AV Event Alignment", "Event Sequence"),
+    "worldsense": ("Audio-Visual Alignment", "Sound Recognition"),
+    "omnivideobench": ("temporal sequencing", "sound recognition"),
+    "ugc_avqa/test": ("CSAVA", "FGAVC"),
+    "ugc_avqa/train": ("Audio-Scene Match", "Key Multimodal Difference"),
+}
+
+
+@dataclass
+class ClipSpec:
+    """How generated clips look and sound (defaults: small and fast for tests)."""
+
+    seconds: int = 4
+    n_colours: int = 4
+    n_tones: int = 3
+    n_distractors: int = 0
+    height: int = 56
+    width: int = 84
+    video_fps: int = 4
+    audio_rate: int = 22050
+    codec: str = "libx264"
+
+    def __post_init__(self) -> None:
+        if self.seconds < 2:
+            raise ValueError(f"seconds must be >= 2, got {self.seconds}")
+        if not N_OPTIONS <= self.n_colours <= len(PALETTE):
+            raise ValueError(f"n_colours must be in [{N_OPTIONS}, {len(PALETTE)}], got {self.n_colours}")
+        if not 1 <= self.n_tones <= len(LOW_TONES):
+            raise ValueError(f"n_tones must be in [1, {len(LOW_TONES)}], got {self.n_tones}")
+        if not 0 <= self.n_distractors < self.seconds:
+            raise ValueError(f"n_distractors must be in [0, seconds - 1], got {self.n_distractors}")
+        if self.height % 2 or self.width % 2:
+            raise ValueError(f"frame size must be even for yuv420p, got {self.height}x{self.width}")
+
+
+@dataclass
+class Clip:
+    """Per second: the colour shown and the sound played; ``marker`` is the once-shown colour's second."""
+
+    colours: list[str]
+    sounds: list[str]
+    target: int
+    marker: int
+    questions: list[dict] = field(default_factory=list)
+
+
+def plan_clip(spec: ClipSpec, rng: random.Random) -> Clip:
+    colours = rng.sample(list(PALETTE)[: spec.n_colours], spec.n_colours)
+    marker_colour, others = colours[0], colours[1:]
+    balanced = [others[i % len(others)] for i in range(spec.seconds - 1)]
+    rng.shuffle(balanced)
+    marker = rng.randrange(spec.seconds)
+    balanced.insert(marker, marker_colour)
+    tones = list(LOW_TONES)[: spec.n_tones]
+    sounds = [rng.choice(tones) for _ in range(spec.seconds)]
+    target = rng.randrange(spec.seconds)
+    sounds[target] = HIGH_BEEP
+    for s in rng.sample([s for s in range(spec.seconds) if s != target], spec.n_distractors):
+        sounds[s] = NOISE_BURST
+    return Clip(colours=balanced, sounds=sounds, target=target, marker=marker)
+
+
+def ask(clip: Clip, forward: bool, answer_slot: int, rng: random.Random) -> dict:
+    """One question about ``clip`` with the answer at letter ``answer_slot``."""
+    if forward:
+        text = f"Which colour was on screen when the {HIGH_BEEP} played?"
+        answer, shown, vocabulary = clip.colours[clip.target], clip.colours, list(PALETTE)
+    else:
+        text = f"Which sound played while the screen was {clip.colours[clip.marker]}?"
+        answer, shown, vocabulary = clip.sounds[clip.marker], clip.sounds, list(SOUNDS)
+    # Distractors: what the clip really shows / plays first, then the rest of the vocabulary.
+    present = [x for x in dict.fromkeys(shown) if x != answer]
+    absent = [x for x in vocabulary if x != answer and x not in present]
+    rng.shuffle(present)
+    rng.shuffle(absent)
+    options = (present + absent)[: N_OPTIONS - 1]
+    rng.shuffle(options)
+    options.insert(answer_slot, answer)
+    return {"question": text, "options": options, "answer": LETTERS[answer_slot], "forward": forward}
+
+
+def render(clip: Clip, spec: ClipSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Frames [seconds·video_fps, H, W, 3] uint8 and audio [seconds·audio_rate] float32."""
+    base = np.array([PALETTE[c] for c in clip.colours], dtype=np.float32).repeat(spec.video_fps, axis=0)
+    noise = rng.normal(0.0, PIXEL_NOISE_STD, (len(base), spec.height, spec.width, 3)).astype(np.float32)
+    frames = np.clip(base[:, None, None, :] + noise, 0, 255).astype(np.uint8)
+    t = np.arange(spec.audio_rate, dtype=np.float32) / spec.audio_rate
+    ramp = np.minimum(1.0, np.minimum(t, t[::-1]) / FADE_S).astype(np.float32)
+    seconds = []
+    for sound in clip.sounds:
+        if sound == NOISE_BURST:
+            wave = rng.uniform(-1.0, 1.0, spec.audio_rate).astype(np.float32)
+        else:
+            hz = HIGH_BEEP_HZ if sound == HIGH_BEEP else LOW_TONES[sound]
+            wave = np.sin(2 * np.pi * hz * t)
+        seconds.append(AMPLITUDE * ramp * wave)
+    return frames, np.concatenate(seconds).astype(np.float32)
+
+
+def write_av(
+    path: str | Path,
+    frames: np.ndarray,
+    fps: int,
+    audio: np.ndarray | None = None,
+    audio_rate: int = 22050,
+    codec: str = "libx264",
+) -> Path:
+    """An mp4 with a ``codec`` video stream from ``frames`` [T, H, W, 3] uint8 and an AAC mono track."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream(codec, rate=fps)
+        video.height, video.width = frames.shape[1:3]
+        video.pix_fmt = "yuv420p"
+        sound = container.add_stream("aac", rate=audio_rate, layout="mono") if audio is not None else None
+        for array in frames:
+            container.mux(video.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        container.mux(video.encode(None))
+        if sound is not None:
+            _encode_audio(container, sound, audio, audio_rate)
+    return path
+
+
+def write_wav(path: str | Path, audio: np.ndarray, rate: int) -> Path:
+    """A 16-bit PCM wav of mono ``audio`` [S] float32."""
+    path = Path(path)
+    with av.open(str(path), "w", format="wav") as container:
+        _encode_audio(container, container.add_stream("pcm_s16le", rate=rate, layout="mono"), audio, rate)
+    return path
+
+
+def _encode_audio(container, stream, audio: np.ndarray, rate: int, chunk: int = 1024) -> None:
+    for start in range(0, len(audio), chunk):
+        frame = av.AudioFrame.from_ndarray(audio[None, start : start + chunk], format="flt", layout="mono")
+        frame.sample_rate, frame.pts = rate, start
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+
+
+def generate_benchmark(
+    root: str | Path,
+    benchmark: str,
+    n_videos: int = 4,
+    seconds: int = 4,
+    seed: int = 0,
+    *,
+    questions_per_video: int = 2,
+    split: str = "test",
+    **spec_kwargs,
+) -> Path:
+    """Write ``n_videos`` clips and their questions into ``root`` in ``benchmark``'s layout; returns ``root``.
+
+    ``spec_kwargs`` are :class:`ClipSpec` fields (n_colours, n_tones, n_distractors, height, width,
+    video_fps, audio_rate, codec).
+    """
+    name = benchmark_name(benchmark)
+    if split != "test" and name != ugc_avqa.NAME:
+        raise ValueError(f"{name} is generated with the 'test' split only, got {split!r}")
+    spec = ClipSpec(seconds=seconds, **spec_kwargs)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng, noise = random.Random(f"{seed}/{name}/{split}"), np.random.default_rng([seed, n_videos, seconds])
+    videos = []
+    for i in range(n_videos):
+        clip = plan_clip(spec, rng)
+        for q in range(questions_per_video):
+            clip.questions.append(ask(clip, forward=q % 2 == 0, answer_slot=(i * questions_per_video + q) % N_OPTIONS, rng=rng))
+        vid = f"{name[:2]}{split[:2]}{seed % 100:02d}{i:04d}"
+        frames, audio = render(clip, spec, noise)
+        write_av(_video_path(root, name, vid), frames, spec.video_fps, audio, spec.audio_rate, spec.codec)
+        if name == dailyomni.NAME:
+            write_wav(dailyomni.video_files(root, vid)[1], audio, spec.audio_rate)
+        videos.append((vid, clip))
+    kind = f"{name}/{split}" if name == ugc_avqa.NAME else name
+    annotation, data = _ANNOTATIONS[name](videos, spec, CATEGORIES[kind], split)
+    (root / annotation).write_text(json.dumps(data, indent=1), encoding="utf-8")
+    truth = {"spec": asdict(spec), "videos": {vid: asdict(clip) for vid, clip in videos}}
+    (root / f"_generated_{split}.json").write_text(json.dumps(truth, indent=1), encoding="utf-8")
+    return root
+
+
+def generate_all(root: str | Path, n_videos: int = 4, seconds: int = 4, seed: int = 0, **kwargs) -> dict[str, Path]:
+    """One folder per benchmark under ``root`` (named as in ``BENCHMARKS``), plus UGC-AVQA's train split."""
+    root = Path(root)
+    out = {name: generate_benchmark(root / name, name, n_videos, seconds, seed, **kwargs) for name in BENCHMARKS}
+    generate_benchmark(root / ugc_avqa.NAME, ugc_avqa.NAME, n_videos, seconds, seed, split="train", **kwargs)
+    return out
+
+
+def _video_path(root: Path, name: str, vid: str) -> Path:
+    return dailyomni.video_files(root, vid)[0] if name == dailyomni.NAME else root / "videos" / f"{vid}.mp4"
+
+
+def _lettered(options: list[str]) -> list[str]:
+    return [f"{LETTERS[i]}. {o}" for i, o in enumerate(options)]
+
+
+def _category(q: dict, categories: tuple[str, str]) -> str:
+    return categories[0] if q["forward"] else categories[1]
+
+
+def _dailyomni(videos, spec: ClipSpec, categories, split):
+    rows = [
+        {
+            "Question": q["question"],
+            "Choice": _lettered(q["options"]),
+            "Answer": q["answer"],
+            "video_id": vid,
+            "Type": _category(q, categories),
+            "video_category": "generated",
+            "video_duration": f"{spec.seconds}s",
+        }
+        for vid, clip in videos
+        for q in clip.questions
+    ]
+    return dailyomni.ANNOTATIONS, rows
+
+
+def _worldsense(videos, spec: ClipSpec, categories, split):
+    data = {}
+    for vid, clip in videos:
+        entry = {
+            "video_id": vid,
+            "video_duration": f"{spec.seconds}s",
+            "duration": "<1min" if spec.seconds < 60 else "1-2min",
+            "domain": "Generated",
+            "sub_category": "Colour and tone",
+            "audio_class": ["Event"],
+            "video_caption": _caption(clip),
+        }
+        for k, q in enumerate(clip.questions):
+            entry[f"task{k}"] = {
+                "task_domain": "Reasoning" if q["forward"] else "Recognition",
+                "task_type": _category(q, categories),
+                "question": q["question"],
+                "candidates": _lettered(q["options"]),
+                "answer": q["answer"],
+            }
+        data[vid] = entry
+    return worldsense.ANNOTATIONS, data
+
+
+def _omnivideobench(videos, spec: ClipSpec, categories, split):
+    data = [
+        {
+            "video": vid,
+            "video_type": "generated",
+            "duration": f"{spec.seconds // 60:02d}:{spec.seconds % 60:02d}",
+            "questions": [
+                {
+                    "question": q["question"],
+                    "question_type": _category(q, categories),
+                    "audio_type": "Sound",
+                    "reasoning_steps": [],
+                    "answer": q["options"][LETTERS.index(q["answer"])],
+                    "options": _lettered(q["options"]),
+                    "correct_option": q["answer"],
+                }
+                for q in clip.questions
+            ],
+        }
+        for vid, clip in videos
+    ]
+    return omnivideobench.ANNOTATIONS, data
+
+
+def _ugc_avqa(videos, spec: ClipSpec, categories, split):
+    data = {
+        "benchmark": "UGC-AVQA",
+        "split": split,
+        "videos": [
+            {
+                "id": vid,
+                "url": f"https://example.invalid/{vid}",
+                "file": f"videos/{vid}.mp4",
+                "caption": _caption(clip),
+                "duration": float(spec.seconds),
+                "questions": [
+                    {
+                        "id": f"{vid}_{k}",
+                        "question": q["question"],
+                        "options": _lettered(q["options"]),
+                        "answer": q["answer"],
+                        "category": _category(q, categories),
+                    }
+                    for k, q in enumerate(clip.questions)
+                ],
+            }
+            for vid, clip in videos
+        ],
+    }
+    return ugc_avqa.annotations(split), data
+
+
+def _caption(clip: Clip) -> str:
+    return " ".join(f"Second {s}: {c} screen, {snd}." for s, (c, snd) in enumerate(zip(clip.colours, clip.sounds)))
+
+
+_ANNOTATIONS = {"dailyomni": _dailyomni, "worldsense": _worldsense, "omnivideobench": _omnivideobench, "ugc_avqa": _ugc_avqa}

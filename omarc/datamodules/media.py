@@ -1,0 +1,174 @@
+"""Decode one record's media with PyAV: frames at ``fps`` (at most ``max_frames``) and the audio
+track as 16 kHz mono over the same span (the paper's setting, §6: 1 fps, ≤ 32 frames, 50,176
+pixels per frame).
+
+Sampling: a video of D seconds gives n = floor(D·fps) frames at the centres of consecutive
+1/fps bins. When n > max_frames the bins widen to D / max_frames so the frames still cover the
+whole video (rather than only its start); ``Media.fps`` is then the effective rate. An odd count
+is padded by repeating the last frame (and its timestamp): Qwen merges 2 frames per temporal grid.
+Frames stream through the decoder one at a time (gaps longer than ``SEEK_GAP_S`` are skipped by
+seeking), so a long video is never held in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+import av
+import numpy as np
+import torch
+
+from omarc.datamodules.records import Media
+
+AudioMode = Literal["keep", "silence", "drop"]
+
+SAMPLE_RATE = 16000  # the Qwen-Omni audio encoders take 16 kHz log-mel features
+MAX_PIXELS = 50176  # the paper's frame size (224 × 224): 64 merged Qwen2.5 tokens per 2-frame grid
+PATCH_FACTOR = 28  # Qwen2.5-Omni: 14-px patches × 2×2 merge (Qwen3-Omni: pass 32)
+MIN_DURATION_S = 1.0  # a shorter clip holds less than one sampled second of evidence
+SEEK_GAP_S = 4.0  # past this gap, seeking beats decoding through (common GOPs are ≤ 4 s)
+
+
+class MediaError(RuntimeError):
+    """A record's media cannot be used; the message names the file."""
+
+
+def fit_frame_size(height: int, width: int, max_pixels: int = MAX_PIXELS, factor: int = PATCH_FACTOR) -> tuple[int, int]:
+    """(h, w) near the aspect ratio of ``height × width``, sides multiples of ``factor``, h·w ≤ max_pixels."""
+    if max_pixels < factor * factor:
+        raise ValueError(f"max_pixels={max_pixels} is below one {factor}×{factor} cell")
+    scale = min(1.0, math.sqrt(max_pixels / (height * width)))
+    h = max(factor, round(height * scale / factor) * factor)
+    w = max(factor, round(width * scale / factor) * factor)
+    if h * w > max_pixels:
+        h = max(factor, math.floor(height * scale / factor) * factor)
+        w = max(factor, math.floor(width * scale / factor) * factor)
+    return h, w
+
+
+def sample_times(duration: float, fps: float = 1.0, max_frames: int = 32) -> tuple[torch.Tensor, float]:
+    """Timestamps [n] (bin centres, seconds) and the bin width for a ``duration``-second video."""
+    n = max(1, math.floor(duration * fps + 1e-6))
+    step = 1.0 / fps
+    if n > max_frames:
+        n, step = max_frames, duration / max_frames
+    return (torch.arange(n, dtype=torch.float64) + 0.5) * step, step
+
+
+def decode_media(
+    video_path: str | Path,
+    *,
+    fps: float = 1.0,
+    max_frames: int = 32,
+    max_pixels: int = MAX_PIXELS,
+    factor: int = PATCH_FACTOR,
+    audio: AudioMode = "keep",
+    audio_path: str | Path | None = None,
+    sample_rate: int = SAMPLE_RATE,
+) -> Media:
+    """Frames [T, 3, H, W] uint8 (T even) and mono audio [round(T₀·step·sample_rate)] over the sampled span.
+
+    ``audio``: ``keep`` decodes ``audio_path`` when given, else the video's own track (a video
+    without one is an error); ``silence`` gives zeros of the same length (the paper's
+    audio-removal test); ``drop`` gives no audio.
+    """
+    if audio not in ("keep", "silence", "drop"):
+        raise ValueError(f"audio must be 'keep', 'silence' or 'drop', got {audio!r}")
+    video_path = Path(video_path)
+    if not video_path.is_file():
+        raise MediaError(f"video file not found: {video_path}")
+    try:
+        with av.open(str(video_path)) as container:
+            if not container.streams.video:
+                raise MediaError(f"{video_path}: no video stream")
+            stream = container.streams.video[0]
+            duration = _duration(container, stream)
+            if duration < MIN_DURATION_S:
+                raise MediaError(f"{video_path}: video is {duration:.2f} s long; at least {MIN_DURATION_S:g} s is needed")
+            times, step = sample_times(duration, fps, max_frames)
+            h, w = fit_frame_size(stream.codec_context.height, stream.codec_context.width, max_pixels, factor)
+            frames = _read_frames(container, stream, times.tolist(), h, w)
+            has_track = bool(container.streams.audio)
+    except av.error.FFmpegError as e:
+        raise MediaError(f"{video_path}: cannot decode ({type(e).__name__}: {e})") from e
+    span = len(times) * step
+    n_samples = round(span * sample_rate)
+    wave = None
+    if audio == "silence":
+        wave = torch.zeros(n_samples, dtype=torch.float32)
+    elif audio == "keep":
+        if audio_path is None and not has_track:
+            raise MediaError(f"{video_path}: no audio track (use audio='silence' or 'drop' to run without sound)")
+        wave = _read_audio(Path(audio_path) if audio_path is not None else video_path, n_samples, sample_rate)
+    if len(times) % 2:
+        frames = torch.cat([frames, frames[-1:]])
+        times = torch.cat([times, times[-1:]])
+    return Media(frames=frames, timestamps=times.float(), fps=1.0 / step, audio=wave, sample_rate=sample_rate)
+
+
+def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    raise MediaError(f"{container.name}: the container states no duration")
+
+
+def _read_frames(container, stream, times: list[float], h: int, w: int) -> torch.Tensor:
+    """The frame nearest each time, decoded in one forward pass with seeks over long gaps."""
+    rate = float(stream.average_rate or 25)
+    tol = 0.5 / rate  # a frame is "at" t when it starts within half a frame period before t
+    decoded = container.decode(stream)
+    position, chosen, out = 0.0, None, []
+    for t in times:
+        if chosen is not None and _time(chosen, rate) >= t - tol:
+            out.append(out[-1])
+            continue
+        if t - position > SEEK_GAP_S:
+            container.seek(int((t - tol) / stream.time_base), stream=stream, backward=True)
+            decoded = container.decode(stream)
+        for frame in decoded:
+            position = _time(frame, rate)
+            chosen = frame
+            if position >= t - tol:
+                break
+        if chosen is None:
+            raise MediaError(f"{container.name}: no decodable video frame")
+        out.append(torch.from_numpy(chosen.to_ndarray(width=w, height=h, format="rgb24")))
+    return torch.stack(out).permute(0, 3, 1, 2).contiguous()
+
+
+def _time(frame: av.VideoFrame, rate: float) -> float:
+    return float(frame.time) if frame.time is not None else frame.index / rate
+
+
+def _read_audio(path: Path, n_samples: int, sample_rate: int) -> torch.Tensor:
+    """Mono float32 [n_samples] from the start of ``path``'s first audio track, zero-padded at the end."""
+    if not path.is_file():
+        raise MediaError(f"audio file not found: {path}")
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    chunks: list[np.ndarray] = []
+    got = 0
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise MediaError(f"{path}: no audio track")
+            for frame in container.decode(container.streams.audio[0]):
+                if not chunks and frame.time:
+                    lead = np.zeros(round(frame.time * sample_rate), dtype=np.float32)
+                    chunks.append(lead)
+                    got += lead.size
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+                    got += chunks[-1].size
+                if got >= n_samples:
+                    break
+            else:
+                chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+    except av.error.FFmpegError as e:
+        raise MediaError(f"{path}: cannot decode audio ({type(e).__name__}: {e})") from e
+    wave = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    wave = np.pad(wave[:n_samples], (0, max(0, n_samples - wave.size)))
+    return torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))

@@ -1,0 +1,75 @@
+"""OmniVideoBench: ``data.json`` (a list of videos, each with its questions) and ``videos/{video}.mp4``.
+
+Each video: ``video``, ``video_type``, ``duration`` ("MM:SS"), ``questions``; each question:
+``question``, ``question_type``, ``audio_type``, ``reasoning_steps``, ``answer`` (the answer TEXT),
+``options`` (with letter prefixes), ``correct_option`` (the letter).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omarc.datamodules.common import (
+    ReadResult,
+    RecordError,
+    as_list,
+    check_answer,
+    get_field,
+    issue,
+    load_json,
+    parse_duration,
+    parse_options,
+    require_split,
+)
+from omarc.datamodules.records import QARecord
+
+NAME = "omnivideobench"
+ANNOTATIONS = "data.json"
+
+
+def read(root: str | Path, split: str = "test") -> ReadResult:
+    """All OmniVideoBench questions under ``root``; ``category`` is ``question_type``."""
+    require_split(NAME, split)
+    root = Path(root)
+    path = root / ANNOTATIONS
+    result = ReadResult()
+    index = 0
+    for v, video in enumerate(as_list(load_json(path), path)):
+        try:
+            name = str(get_field(video, "video"))
+            questions = get_field(video, "questions")
+            duration = get_field(video, "duration", required=False)
+            seconds = parse_duration(duration) if duration is not None else None
+            video_type = get_field(video, "video_type", required=False, default="")
+        except RecordError as e:
+            result.issues.append(issue(path, index, f"video {v}", e))
+            index += 1
+            continue
+        for q, row in enumerate(questions):
+            rid, category = f"{name}_{q}", ""
+            try:
+                category = str(get_field(row, "question_type", required=False, default=""))
+                raw = get_field(row, "options")
+                options = parse_options(raw)
+                result.records.append(
+                    QARecord(
+                        id=rid,
+                        benchmark=NAME,
+                        video_path=root / "videos" / f"{Path(name).stem}.mp4",
+                        question=str(get_field(row, "question")),
+                        options=options,
+                        raw_options=list(raw),
+                        answer=check_answer(get_field(row, "correct_option"), options),
+                        category=category,
+                        duration=seconds,
+                        extra={
+                            "audio_type": get_field(row, "audio_type", required=False, default=""),
+                            "video_type": video_type,
+                            "answer_text": get_field(row, "answer", required=False, default=""),
+                        },
+                    )
+                )
+            except RecordError as e:
+                result.issues.append(issue(path, index, rid, e, category))
+            index += 1
+    return result

@@ -1,0 +1,78 @@
+"""WorldSense: ``worldsense_qa.json`` (a dict keyed by video id) and ``videos/{video_id}.mp4``.
+
+Each video: ``video_id``, ``video_duration`` ("119s"), ``duration`` (bucket "<1min" … ">8min"),
+``domain``, ``sub_category``, ``audio_class`` (list), ``video_caption`` and ``task0``, ``task1``, …
+each ``{task_domain, task_type, question, candidates: ["A. ...", ...], answer}``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omarc.datamodules.common import (
+    ReadResult,
+    RecordError,
+    check_answer,
+    get_field,
+    issue,
+    load_json,
+    parse_duration,
+    parse_options,
+    require_split,
+)
+from omarc.datamodules.records import QARecord
+
+NAME = "worldsense"
+ANNOTATIONS = "worldsense_qa.json"
+
+
+def read(root: str | Path, split: str = "test") -> ReadResult:
+    """All WorldSense tasks under ``root``; ``category`` is ``task_type``, the other groups in ``extra``."""
+    require_split(NAME, split)
+    root = Path(root)
+    path = root / ANNOTATIONS
+    data = load_json(path)
+    items = data.items() if isinstance(data, dict) else ((None, v) for v in data)
+    result = ReadResult()
+    index = 0
+    for key, video in items:
+        try:
+            video_id = str(get_field(video, "video_id", required=key is None, default=key))
+            tasks = [k for k in video if k.lower().startswith("task") and k[4:].isdigit()]
+            duration = get_field(video, "video_duration", required=False)
+            shared = {
+                "duration_group": get_field(video, "duration", required=False, default=""),
+                "domain": get_field(video, "domain", required=False, default=""),
+                "sub_category": get_field(video, "sub_category", required=False, default=""),
+                "audio_class": list(get_field(video, "audio_class", required=False, default=[]) or []),
+            }
+            seconds = parse_duration(duration) if duration is not None else None
+        except RecordError as e:
+            result.issues.append(issue(path, index, key, e))
+            index += 1
+            continue
+        for task in tasks:
+            rid, category = f"{video_id}_{task}", ""
+            try:
+                row = video[task]
+                category = str(get_field(row, "task_type", required=False, default=""))
+                raw = get_field(row, "candidates", "options")
+                options = parse_options(raw)
+                result.records.append(
+                    QARecord(
+                        id=rid,
+                        benchmark=NAME,
+                        video_path=root / "videos" / f"{video_id}.mp4",
+                        question=str(get_field(row, "question")),
+                        options=options,
+                        raw_options=list(raw),
+                        answer=check_answer(get_field(row, "answer"), options),
+                        category=category,
+                        duration=seconds,
+                        extra={"task_domain": get_field(row, "task_domain", required=False, default=""), **shared},
+                    )
+                )
+            except RecordError as e:
+                result.issues.append(issue(path, index, rid, e, category))
+            index += 1
+    return result

@@ -1,0 +1,61 @@
+import pytest
+
+from omarc.datamodules.common import RecordError, check_answer, get_field, parse_duration, parse_options, strip_option_prefix
+
+
+@pytest.mark.parametrize("raw", ["B. a dog", "B.a dog", "B a dog", "B: a dog", "(B) a dog", "B) a dog", "  B .  a dog "])
+def test_option_prefix_styles(raw):
+    assert strip_option_prefix(raw) == ("B", "a dog")
+
+
+def test_option_without_prefix_is_kept_whole():
+    assert strip_option_prefix("a dog") == (None, "a dog")
+    assert strip_option_prefix("B.5 kg") == (None, "B.5 kg")
+
+
+def test_options_letters_from_position_and_mixed_styles():
+    assert parse_options(["A. red", "B.green", "(C) blue", "D: a cat"]) == ["red", "green", "blue", "a cat"]
+    assert parse_options(["A. red", "B. green", "C. blue"]) == ["red", "green", "blue"]
+
+
+def test_options_that_only_look_prefixed_stay_whole():
+    # "A dog" at position A, but the other options carry no letters: all are plain text.
+    assert parse_options(["A dog barks", "Two cats", "Nobody"]) == ["A dog barks", "Two cats", "Nobody"]
+    # Letters out of order are text, not prefixes.
+    assert parse_options(["B. x", "A. y"]) == ["B. x", "A. y"]
+
+
+@pytest.mark.parametrize("bad", [None, "A. x", ["only one"], ["A. x", 3]])
+def test_options_malformed(bad):
+    with pytest.raises(RecordError, match="options"):
+        parse_options(bad)
+
+
+def test_answer_letter_forms_and_errors():
+    opts = ["x", "y", "z"]
+    assert [check_answer(a, opts) for a in ("c", "C", " C. ", "(C)", "C. z")] == ["C"] * 4 + ["C"]
+    with pytest.raises(RecordError, match=r"answer 'D' is not among the option letters A, B, C"):
+        check_answer("D", opts)
+    with pytest.raises(RecordError, match="answer 2"):
+        check_answer(2, opts)
+
+
+@pytest.mark.parametrize(
+    "text,seconds", [("30s", 30.0), ("119s", 119.0), ("32:35", 1955.0), ("01:02:03", 3723.0), ("00:07", 7.0), (12, 12.0)]
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+def test_bad_duration_names_value():
+    with pytest.raises(RecordError, match="'about a minute'"):
+        parse_duration("about a minute")
+
+
+def test_fields_tolerate_case_and_separators():
+    row = {"Video_ID": "x", "Explaination": "sic"}
+    assert get_field(row, "video_id") == "x"
+    assert get_field(row, "Explanation", "Explaination") == "sic"
+    assert get_field(row, "Type", required=False, default="") == ""
+    with pytest.raises(RecordError, match="missing field 'Question'"):
+        get_field(row, "Question")

@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+import torch
+
+from omarc.datamodules.generate import HIGH_BEEP, HIGH_BEEP_HZ, PALETTE, write_av, write_wav
+from omarc.datamodules.media import MediaError, decode_media, fit_frame_size, sample_times
+
+SECONDS, HEIGHT, WIDTH = 5, 56, 84  # as tests/datamodules/conftest.py generates them
+
+
+def video(folder, vid):
+    return folder / "videos" / f"{vid}.mp4"
+
+
+def colour_of(frame: torch.Tensor) -> str:
+    mean = frame.float().mean(dim=(1, 2))
+    return min(PALETTE, key=lambda c: float(((mean - torch.tensor(PALETTE[c], dtype=torch.float32)) ** 2).sum()))
+
+
+def dominant_hz(wave: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(wave))
+    return float(np.fft.rfftfreq(len(wave), 1 / rate)[spectrum.argmax()])
+
+
+def test_frame_size_paper_budget_and_aspect():
+    assert fit_frame_size(448, 448, 50176, 28) == (224, 224)  # the paper's frame
+    h, w = fit_frame_size(720, 1280, 50176, 28)
+    assert (h % 28, w % 28) == (0, 0) and h * w <= 50176
+    assert abs(w / h - 1280 / 720) < 0.15
+    assert fit_frame_size(56, 84, 50176, 28) == (56, 84)  # small frames are not upscaled
+    assert fit_frame_size(50, 90, 50176, 32) == (64, 96)  # Qwen3-Omni's 32-px cells
+    with pytest.raises(ValueError, match="max_pixels"):
+        fit_frame_size(100, 100, 500, 28)
+
+
+def test_sample_times_fps_and_coverage():
+    times, step = sample_times(5.0, fps=1.0, max_frames=32)
+    assert step == 1.0 and times.tolist() == [0.5, 1.5, 2.5, 3.5, 4.5]
+    times, step = sample_times(120.0, fps=1.0, max_frames=32)  # longer than 32 s: spread over all of it
+    assert len(times) == 32 and step == 120.0 / 32 and times[-1] == pytest.approx(120.0 - step / 2)
+
+
+def test_decode_matches_what_was_written(generated, truth):
+    folder = generated["worldsense"]
+    assert truth(folder)["spec"]["seconds"] == SECONDS
+    vid, clip = next(iter(truth(folder)["videos"].items()))
+    media = decode_media(video(folder, vid))
+    # 5 s at 1 fps = 5 frames, padded to an even 6 by repeating the last one.
+    assert media.frames.shape == (6, 3, HEIGHT, WIDTH) and media.frames.dtype == torch.uint8
+    assert media.timestamps.tolist() == [0.5, 1.5, 2.5, 3.5, 4.5, 4.5]
+    assert torch.equal(media.frames[-1], media.frames[-2])
+    assert [colour_of(f) for f in media.frames[:SECONDS]] == clip["colours"]
+    assert media.fps == 1.0 and media.sample_rate == 16000
+    assert media.audio.shape == (SECONDS * 16000,) and media.audio.dtype == torch.float32
+    beep = clip["sounds"].index(HIGH_BEEP)
+    second = media.audio[beep * 16000 + 2000 : (beep + 1) * 16000 - 2000].numpy()
+    assert abs(dominant_hz(second, 16000) - HIGH_BEEP_HZ) < 5
+
+
+def test_pixel_budget_is_respected(generated, truth):
+    folder = generated["worldsense"]
+    vid = next(iter(truth(folder)["videos"]))
+    media = decode_media(video(folder, vid), max_pixels=28 * 28 * 2)
+    assert media.frames.shape[2:] == (28, 56)  # 56×84 shrunk into 2 cells, aspect kept as far as cells allow
+
+
+def test_max_frames_spreads_over_the_whole_video_by_seeking(tmp_path):
+    colours = ["red", "green", "blue", "yellow"] * 3  # 12 s, one colour per second
+    frames = np.stack([np.full((56, 56, 3), PALETTE[c], np.uint8) for c in colours for _ in range(4)])
+    path = write_av(tmp_path / "long.mp4", frames, fps=4, audio=np.zeros(12 * 16000, np.float32), audio_rate=16000)
+    media = decode_media(path, max_frames=2)  # bins of 6 s: frames at 3 s and 9 s, seeking between
+    assert media.timestamps.tolist() == [3.0, 9.0] and media.fps == pytest.approx(1 / 6)
+    assert [colour_of(f) for f in media.frames] == [colours[3], colours[9]]
+    assert media.audio.shape == (12 * 16000,)
+
+
+def test_silence_and_drop_change_only_the_audio(generated, truth):
+    folder = generated["omnivideobench"]
+    path = video(folder, next(iter(truth(folder)["videos"])))
+    keep, silence, drop = (decode_media(path, audio=mode) for mode in ("keep", "silence", "drop"))
+    assert keep.audio.abs().max() > 0.05
+    assert silence.audio.shape == keep.audio.shape and not silence.audio.any()
+    assert drop.audio is None
+    for other in (silence, drop):
+        assert torch.equal(other.frames, keep.frames) and torch.equal(other.timestamps, keep.timestamps)
+
+
+def test_separate_audio_file_is_used(generated, truth, tmp_path):
+    folder = generated["dailyomni"]
+    vid = next(iter(truth(folder)["videos"]))
+    t = np.arange(SECONDS * 8000, dtype=np.float32) / 8000
+    wav = write_wav(tmp_path / "tone.wav", (0.3 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32), 8000)
+    media = decode_media(folder / "Videos" / vid / f"{vid}_video.mp4", audio_path=wav)
+    assert media.audio.shape == (SECONDS * 16000,)
+    assert abs(dominant_hz(media.audio.numpy(), 16000) - 1000.0) < 2
+    with pytest.raises(MediaError, match="audio file not found: .*nowhere.wav"):
+        decode_media(folder / "Videos" / vid / f"{vid}_video.mp4", audio_path=tmp_path / "nowhere.wav")
+
+
+def test_bad_media_errors_name_the_file(tmp_path):
+    frames = np.zeros((8, 56, 56, 3), np.uint8)
+    mute = write_av(tmp_path / "mute.mp4", frames, fps=4)
+    with pytest.raises(MediaError, match=r"mute.mp4: no audio track"):
+        decode_media(mute)
+    assert decode_media(mute, audio="silence").audio.shape == (2 * 16000,)
+    short = write_av(tmp_path / "short.mp4", frames[:2], fps=4, audio=np.zeros(8000, np.float32), audio_rate=16000)
+    with pytest.raises(MediaError, match=r"short.mp4: video is 0.50 s long; at least 1 s"):
+        decode_media(short)
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    with pytest.raises(MediaError, match=r"corrupt.mp4: cannot decode"):
+        decode_media(corrupt)
+    with pytest.raises(MediaError, match=r"video file not found: .*absent.mp4"):
+        decode_media(tmp_path / "absent.mp4")
