@@ -121,10 +121,10 @@ def hf_inputs(batch: dict) -> dict:
 def tiny_backbone(request):
     """(family, thinker, backbone) per family, weights fixed by seed."""
     from omarc.modules.backbones.loading import wrap_thinker
-    from omarc.modules.tiny import build_tiny_thinker
+    from omarc.modules.tiny import build_tiny_processor, build_tiny_thinker
 
     thinker = build_tiny_thinker(request.param, seed=0)
-    return request.param, thinker, wrap_thinker(thinker, request.param)
+    return request.param, thinker, wrap_thinker(thinker, request.param, build_tiny_processor(request.param))
 
 
 @pytest.fixture(scope="session")

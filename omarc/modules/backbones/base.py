@@ -16,7 +16,9 @@ class Generation:
     """Result of :meth:`OmniBackbone.generate` for B prompts × n samples (rows grouped by prompt).
 
     tokens [B·n, T] new token ids, ``pad_token_id`` after each row's end; lengths [B·n] new tokens
-    per row, end-of-turn token included; first_logits [B, V] logits of the first decoding step.
+    per row, end-of-turn token included; first_logits [B, V] logits of the first decoding step;
+    logprobs [B·n, T] (optional) log-probability of each generated token under the sampling
+    distribution (temperature-scaled), 0 after the row's end.
     """
 
     tokens: Tensor
@@ -24,6 +26,7 @@ class Generation:
     first_logits: Tensor
     prefill_seconds: float
     decode_seconds: float
+    logprobs: Tensor | None = None
 
 
 class OmniBackbone(nn.Module, ABC):

@@ -1,0 +1,218 @@
+"""Getting a backbone: tiny random thinkers, local or cached checkpoints, real-size random architectures."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoProcessor,
+    PretrainedConfig,
+    PreTrainedModel,
+    ProcessorMixin,
+    Qwen2_5OmniThinkerConfig,
+    Qwen2_5OmniThinkerForConditionalGeneration,
+    Qwen3OmniMoeThinkerConfig,
+    Qwen3OmniMoeThinkerForConditionalGeneration,
+)
+
+from omarc.modules.backbones.qwen2_5_omni import Qwen25OmniBackbone
+from omarc.modules.backbones.qwen3_omni import Qwen3OmniBackbone
+from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
+
+#: family -> (thinker config class, thinker model class, adapter class)
+FAMILY_CLASSES = {
+    "qwen2_5_omni": (Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration, Qwen25OmniBackbone),
+    "qwen3_omni": (Qwen3OmniMoeThinkerConfig, Qwen3OmniMoeThinkerForConditionalGeneration, Qwen3OmniBackbone),
+}
+
+#: config ``model_type`` (full model or thinker alone) -> family
+MODEL_TYPES = {
+    "qwen2_5_omni": "qwen2_5_omni",
+    "qwen2_5_omni_thinker": "qwen2_5_omni",
+    "qwen3_omni_moe": "qwen3_omni",
+    "qwen3_omni_moe_thinker": "qwen3_omni",
+}
+
+#: The tiny random models built by :mod:`omarc.modules.tiny`.
+TINY = {"tiny": "qwen2_5_omni", "tiny-qwen3": "qwen3_omni"}
+
+_QWEN25_AUDIO = dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120, num_mel_bins=128,
+                     n_window=100, max_source_positions=1500)
+_QWEN25_VISION = dict(depth=32, hidden_size=1280, num_heads=16, intermediate_size=3420, patch_size=14,
+                      temporal_patch_size=2, spatial_merge_size=2, window_size=112, fullatt_block_indexes=[7, 15, 23, 31])
+_QWEN25_IDS = dict(audio_token_index=151646, image_token_index=151655, video_token_index=151656,
+                   audio_start_token_id=151647, audio_end_token_id=151648, vision_start_token_id=151652,
+                   vision_end_token_id=151653, position_id_per_seconds=25, seconds_per_chunk=2)
+_QWEN25_ROPE = {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]}
+
+#: Thinker configs with the published sizes (the checkpoints' config.json ``thinker_config``).
+ARCHITECTURES: dict[str, tuple[str, dict]] = {
+    "qwen2.5-omni-3b": ("qwen2_5_omni", dict(
+        text_config=dict(vocab_size=151936, hidden_size=2048, intermediate_size=11008, num_hidden_layers=36,
+                         num_attention_heads=16, num_key_value_heads=2, rope_parameters=_QWEN25_ROPE),
+        audio_config=dict(_QWEN25_AUDIO, output_dim=2048),
+        vision_config=dict(_QWEN25_VISION, out_hidden_size=2048),
+        **_QWEN25_IDS,
+    )),
+    "qwen2.5-omni-7b": ("qwen2_5_omni", dict(
+        text_config=dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
+                         num_attention_heads=28, num_key_value_heads=4, rope_parameters=_QWEN25_ROPE),
+        audio_config=dict(_QWEN25_AUDIO, output_dim=3584),
+        vision_config=dict(_QWEN25_VISION, out_hidden_size=3584),
+        **_QWEN25_IDS,
+    )),
+    "qwen3-omni-30b-a3b": ("qwen3_omni", dict(
+        text_config=dict(vocab_size=152064, hidden_size=2048, intermediate_size=768, moe_intermediate_size=768,
+                         num_hidden_layers=48, num_attention_heads=32, num_key_value_heads=4, head_dim=128,
+                         num_experts=128, num_experts_per_tok=8, use_qk_norm=True,
+                         rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [24, 20, 20],
+                                          "interleaved": True}),
+        audio_config=dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120,
+                          num_mel_bins=128, output_dim=2048, n_window=50, n_window_infer=800, conv_chunksize=500,
+                          downsample_hidden_size=480, max_source_positions=1500),
+        vision_config=dict(depth=27, hidden_size=1152, num_heads=16, intermediate_size=4304, out_hidden_size=2048,
+                           patch_size=16, temporal_patch_size=2, spatial_merge_size=2, num_position_embeddings=2304,
+                           deepstack_visual_indexes=[8, 16, 24]),
+        audio_token_id=151675, image_token_id=151655, video_token_id=151656, audio_start_token_id=151669,
+        audio_end_token_id=151670, vision_start_token_id=151652, vision_end_token_id=151653,
+        position_id_per_seconds=13,
+    )),
+}
+
+#: Qwen chat-template ids that end a turn (<|im_end|>, <|endoftext|>) in the released tokenizers.
+QWEN_EOS_IDS = (151645, 151643)
+QWEN_PAD_ID = 151643
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """bf16 on GPUs (the released weights' dtype), float32 on the CPU (bf16 matmuls are slow there)."""
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _eos_and_pad(thinker: PreTrainedModel, processor: ProcessorMixin | None) -> tuple[list[int], int]:
+    """End-of-turn ids and pad id: the generation config first, then the tokenizer, then Qwen's."""
+    gen = thinker.generation_config
+    eos = gen.eos_token_id
+    eos = [] if eos is None else ([eos] if isinstance(eos, int) else list(eos))
+    tokenizer = getattr(processor, "tokenizer", None)
+    if tokenizer is not None:
+        for token in ("<|im_end|>", "<|endoftext|>"):
+            token_id = tokenizer.convert_tokens_to_ids(token)
+            if isinstance(token_id, int) and token_id != tokenizer.unk_token_id and token_id not in eos:
+                eos.append(token_id)
+    if not eos:
+        eos = list(QWEN_EOS_IDS)
+    pad = gen.pad_token_id
+    if pad is None and tokenizer is not None:
+        pad = tokenizer.pad_token_id
+    return eos, eos[-1] if pad is None else int(pad)
+
+
+def _tokenizer_special_ids(processor: ProcessorMixin | None) -> list[int]:
+    tokenizer = getattr(processor, "tokenizer", None)
+    if tokenizer is None:
+        return []
+    return [i for i, t in tokenizer.added_tokens_decoder.items() if t.special]
+
+
+def wrap_thinker(thinker: PreTrainedModel, family: str, processor: ProcessorMixin | None = None) -> QwenOmniBackbone:
+    """The family's adapter around an already built thinker (eos/pad/special ids from it and the processor)."""
+    if family not in FAMILY_CLASSES:
+        raise ValueError(f"unknown backbone family {family!r}; expected one of {sorted(FAMILY_CLASSES)}")
+    eos, pad = _eos_and_pad(thinker, processor)
+    adapter = FAMILY_CLASSES[family][2]
+    return adapter(thinker, eos_token_ids=eos, pad_token_id=pad, special_token_ids=_tokenizer_special_ids(processor))
+
+
+def family_of(config: PretrainedConfig) -> str:
+    """Backbone family from a config's ``model_type``, with an error naming the unsupported type."""
+    if config.model_type not in MODEL_TYPES:
+        raise ValueError(
+            f"unsupported model_type {config.model_type!r}; omarc runs the Qwen-Omni thinkers: {sorted(MODEL_TYPES)}"
+        )
+    return MODEL_TYPES[config.model_type]
+
+
+def load_backbone(
+    model: str = "tiny",
+    dtype: torch.dtype | None = None,
+    device: str | torch.device | None = None,
+) -> tuple[QwenOmniBackbone, ProcessorMixin, str]:
+    """(backbone, processor, family) for ``model``, in eval mode.
+
+    ``model``: "tiny" / "tiny-qwen3" (random tiny thinkers, offline processor), a local
+    checkpoint directory, or a hub id already in the local cache (nothing is downloaded). A full
+    Qwen-Omni checkpoint loads its thinker only: the ``thinker.`` weights, no talker.
+    """
+    device = _device(device)
+    if model in TINY:
+        from omarc.modules.tiny import build_tiny_processor, build_tiny_thinker
+
+        family = TINY[model]
+        thinker = build_tiny_thinker(family)
+        processor = build_tiny_processor(family)
+        dtype = dtype or torch.float32
+    else:
+        local_only = not Path(model).is_dir()
+        try:
+            config = AutoConfig.from_pretrained(model, local_files_only=local_only)
+        except OSError as err:
+            raise FileNotFoundError(
+                f"--model {model!r} is neither 'tiny', 'tiny-qwen3', a checkpoint directory nor a hub id in the "
+                "local cache (omarc never downloads weights)"
+            ) from err
+        family = family_of(config)
+        dtype = dtype or default_dtype(device)
+        extra = {}
+        if hasattr(config, "thinker_config"):
+            config = config.thinker_config
+            extra["key_mapping"] = {r"^thinker\.": ""}
+        thinker = FAMILY_CLASSES[family][1].from_pretrained(
+            model, config=config, dtype=dtype, local_files_only=local_only, **extra
+        )
+        processor = AutoProcessor.from_pretrained(model, local_files_only=local_only)
+    thinker = thinker.to(device=device, dtype=dtype).eval()
+    return wrap_thinker(thinker, family, processor), processor, family
+
+
+def architecture_config(name: str, num_hidden_layers: int | None = None) -> tuple[PretrainedConfig, str]:
+    """(thinker config, family) of a published architecture, optionally with fewer LLM layers."""
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r}; choose one of {sorted(ARCHITECTURES)}")
+    family, fields = ARCHITECTURES[name]
+    fields = copy.deepcopy(fields)
+    if num_hidden_layers is not None:
+        if num_hidden_layers < 1:
+            raise ValueError(f"num_hidden_layers must be >= 1, got {num_hidden_layers}")
+        fields["text_config"]["num_hidden_layers"] = num_hidden_layers
+    return FAMILY_CLASSES[family][0](**fields), family
+
+
+def build_architecture(
+    name: str,
+    num_hidden_layers: int | None = None,
+    dtype: torch.dtype | None = None,
+    device: str | torch.device | None = None,
+) -> tuple[QwenOmniBackbone, str]:
+    """A randomly initialised real-size thinker (for timing: cost does not depend on the values).
+
+    Built directly on ``device`` in ``dtype`` (bf16 on GPU by default); eos/pad are Qwen's ids.
+    """
+    device = _device(device)
+    dtype = dtype or default_dtype(device)
+    config, family = architecture_config(name, num_hidden_layers)
+    config.text_config.dtype = dtype
+    with torch.device(device):
+        thinker = FAMILY_CLASSES[family][1]._from_config(config, dtype=dtype)
+    thinker.generation_config.eos_token_id = list(QWEN_EOS_IDS)
+    thinker.generation_config.pad_token_id = QWEN_PAD_ID
+    return wrap_thinker(thinker.eval(), family), family
