@@ -9,7 +9,7 @@ from omarc.strategies.plan import CompressionReport, SamplePlan
 from omarc.strategies.registry import STRATEGIES, build_compressor, register
 from omarc.strategies.sequence import Modality, TokenSequence, pack
 
-from omarc.strategies import full  # noqa: E402,F401  (registration)
+from omarc.strategies import full, omac, omnizip  # noqa: E402,F401  (registration)
 
 __all__ = [
     "STRATEGIES",

@@ -37,13 +37,15 @@ def allocate(total: int, weights: Tensor, caps: Tensor) -> Tensor:
         if float(w.sum()) <= 0:
             w = (room > 0).double()
         share = remaining * w / w.sum()
-        add = torch.minimum(share.floor().long(), room)
-        if int(add.sum()) == 0:
-            remainder = torch.where(room > 0, share - share.floor(), torch.full_like(share, -1.0))
+        if bool((share > room).any()):
+            # Fill the entries whose share overflows, then share what is left among the others.
+            add = torch.where(share > room, room, torch.zeros_like(room))
+        else:
+            # Floors, then one unit each to the largest remainders of this same share.
+            add = share.floor().long()
+            remainder = torch.where(room > add, share - share.floor(), torch.full_like(share, -1.0))
             order = torch.sort(remainder, descending=True, stable=True).indices
-            n_open = int((room > 0).sum())
-            add = torch.zeros_like(alloc)
-            add[order[: min(remaining, n_open)]] = 1
+            add[order[: remaining - int(add.sum())]] += 1
         alloc += add
         remaining -= int(add.sum())
     return alloc

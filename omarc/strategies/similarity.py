@@ -1,0 +1,98 @@
+"""Similarity and grouping helpers shared by the strategies.
+
+Everything here is linear in the number of tokens or works in chunks: no [L, L] buffer is ever
+built over a whole sequence (issue 9).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+#: Elements of one similarity block in :func:`max_cosine` (16 MiB of float32): bounds memory on long clips.
+CHUNK_ELEMENTS = 1 << 22
+
+
+def unit(x: Tensor) -> Tensor:
+    """Rows scaled to unit L2 norm, computed in float32 at least. [..., D] -> [..., D]."""
+    return F.normalize(x.float() if x.dtype in (torch.float16, torch.bfloat16) else x, dim=-1)
+
+
+def max_cosine(x: Tensor, y: Tensor, chunk_elements: int = CHUNK_ELEMENTS) -> tuple[Tensor, Tensor]:
+    """Best cosine of each row of ``x`` [N, D] against the rows of ``y`` [M, D], M > 0.
+
+    Computed in blocks of rows so the buffer stays at ``chunk_elements``. Returns values [N], indices [N].
+    """
+    if y.shape[0] == 0:
+        raise ValueError("max_cosine needs at least one row in y")
+    xn, yn = unit(x), unit(y)
+    rows = max(1, chunk_elements // y.shape[0])
+    values, indices = [], []
+    for start in range(0, xn.shape[0], rows):
+        best = (xn[start : start + rows] @ yn.T).max(dim=1)
+        values.append(best.values)
+        indices.append(best.indices)
+    if not values:
+        return xn.new_zeros(0), torch.zeros(0, dtype=torch.long, device=x.device)
+    return torch.cat(values), torch.cat(indices)
+
+
+def local_distinctiveness(x: Tensor, context: int) -> Tensor:
+    """ℓ_i = 1 − cos(x_i, mean of its neighbours within ±``context`` rows, itself excluded).
+
+    A token that departs from its local temporal context (an onset, a new word, a sound event)
+    scores high; steady background scores low. x [N, D] in stream order -> [N] in [0, 2].
+    """
+    n = x.shape[0]
+    if n < 2:
+        return x.new_zeros(n, dtype=torch.float32)
+    xf = x.float()
+    window = 2 * min(context, n - 1) + 1
+    pad = window // 2
+    # avg_pool1d over the token axis; count_include_pad=False gives exact means at the edges.
+    mean = F.avg_pool1d(xf.T[None], window, stride=1, padding=pad, count_include_pad=False)[0].T
+    i = torch.arange(n, device=x.device, dtype=xf.dtype)
+    count = i.clamp(max=pad) + (n - 1 - i).clamp(max=pad) + 1
+    neighbours = (mean * count[:, None] - xf) / (count[:, None] - 1)
+    return 1.0 - F.cosine_similarity(xf, neighbours, dim=-1)
+
+
+def rank_in_group(scores: Tensor, groups: Tensor) -> Tensor:
+    """Rank of each entry among the entries of its group by descending score (ties: lower index first).
+
+    scores, groups [N] -> [N] long, 0 for the best of each group.
+    """
+    n = scores.numel()
+    order = torch.sort(scores, descending=True, stable=True).indices
+    order = order[torch.sort(groups[order], stable=True).indices]
+    sorted_groups = groups[order]
+    counts = torch.bincount(sorted_groups, minlength=int(groups.max()) + 1 if n else 0)
+    starts = counts.cumsum(0) - counts
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(n, device=scores.device) - starts[sorted_groups]
+    return rank
+
+
+def top_per_group(scores: Tensor, groups: Tensor, budget: Tensor) -> Tensor:
+    """Mark the ``budget[g]`` best-scoring entries of every group g. scores, groups [N]; budget [G] -> [N] bool."""
+    if scores.numel() == 0:
+        return torch.zeros(0, dtype=torch.bool, device=scores.device)
+    return rank_in_group(scores, groups) < budget[groups]
+
+
+def group_softmax(scores: Tensor, groups: Tensor, n_groups: int) -> Tensor:
+    """Softmax of ``scores`` [N] within each group (``groups`` [N] in 0..n_groups-1). -> [N]."""
+    scores = scores.float()
+    peak = torch.full((n_groups,), -torch.inf, device=scores.device).scatter_reduce(0, groups, scores, "amax")
+    e = torch.exp(scores - peak[groups])
+    return e / torch.zeros(n_groups, device=scores.device).index_add(0, groups, e)[groups]
+
+
+def minmax(x: Tensor, mask: Tensor) -> Tensor:
+    """Scale ``x`` [T, P] to [0, 1] within each row over ``mask`` [T, P]; constant rows give 0."""
+    lo = x.masked_fill(~mask, torch.inf).amin(dim=1, keepdim=True)
+    hi = x.masked_fill(~mask, -torch.inf).amax(dim=1, keepdim=True)
+    span = hi - lo
+    out = torch.where(span > 0, (x - lo) / span.clamp_min(torch.finfo(x.dtype).tiny), torch.zeros_like(x))
+    return out.masked_fill(~mask, 0.0)
