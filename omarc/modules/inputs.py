@@ -32,7 +32,8 @@ class InputBuilder:
     [1, mel, F] and feature_attention_mask [1, F] when ``media.audio`` is not None, and
     ``use_audio_in_video`` (bool: the flag the model's forward and rope index need).
 
-    Frames keep the size the decoder gave them, bounded by the video processor's own
+    Audio is never cut at Whisper's 30 s (Qwen2.5-Omni's processor would), so audio tokens span
+    the whole clip as the video tokens do. Frames keep the size the decoder gave them, bounded by the video processor's own
     ``size`` (its min/max pixels), not the processor class's larger defaults.
     """
 
@@ -83,6 +84,8 @@ class InputBuilder:
             videos=[media.frames],
             load_audio_from_video=in_video,
             videos_kwargs={"fps": media.fps, "size": dict(self.processor.video_processor.size)},
+            # Whisper's extractor cuts at 30 s by default; the video goes on, so its audio must too.
+            audio_kwargs={"truncation": False},
             text_kwargs={"return_offsets_mapping": True, "padding": False},
             return_tensors="pt",
             **audio_kwargs,

@@ -48,6 +48,20 @@ def test_placeholder_counts_grid_and_seconds_per_grid(family, make_media):
     assert item["pixel_values_videos"].shape[0] == frames // 2 * cells_h * cells_w * 4  # 2x2 patches per cell
 
 
+def test_audio_longer_than_30_seconds_is_kept_whole(family, make_media):
+    # 40 s = 4000 mel frames. Qwen2.5: (4000-1)//2+1 = 2000; (2000-2)//2+1 = 1000. Qwen3: 40 x 13 = 520.
+    processor = build_tiny_processor(family)
+    item = InputBuilder(processor, family)(PROMPT, make_media(4, 1, 1, family, fps=0.1))
+    assert int(item["feature_attention_mask"].sum()) == 4000
+    expected = {"qwen2_5_omni": 1000, "qwen3_omni": 520}[family]
+    assert int((item["input_ids"] == processor.audio_token_id).sum()) == expected
+    with torch.no_grad():
+        encoded = build_tiny_thinker(family).model.get_audio_features(
+            item["input_features"], item["feature_attention_mask"]).last_hidden_state
+    assert encoded.shape[0] == expected
+    assert item["video_second_per_grid"].tolist() == [20.0]
+
+
 def test_real_fps_sets_seconds_per_grid(family, make_media):
     item = InputBuilder(build_tiny_processor(family), family)(PROMPT, make_media(4, 2, 2, family, fps=2.0))
     assert item["video_second_per_grid"].tolist() == [1.0]
