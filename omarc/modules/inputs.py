@@ -30,11 +30,13 @@ class InputBuilder:
     ``prompt.query``), pixel_values_videos [N, C·t·p·p], video_grid_thw [1, 3],
     video_second_per_grid [1] (= temporal patch / fps: 2.0 s at 1 fps), input_features
     [1, mel, F] and feature_attention_mask [1, F] when ``media.audio`` is not None, and
-    ``use_audio_in_video`` (bool: the flag the model's forward and rope index need).
+    ``use_audio_in_video`` (bool: the flag the model's forward and rope index need). An odd
+    frame count is completed by the processor (last frame repeated) to whole temporal grids.
 
     Audio is never cut at Whisper's 30 s (Qwen2.5-Omni's processor would), so audio tokens span
-    the whole clip as the video tokens do. Frames keep the size the decoder gave them, bounded by the video processor's own
-    ``size`` (its min/max pixels), not the processor class's larger defaults.
+    the whole clip as the video tokens do. Frames keep the size the decoder gave them, bounded by
+    the video processor's own ``size`` (its min/max pixels), not the processor class's larger
+    defaults.
     """
 
     def __init__(self, processor: ProcessorMixin, family: str, use_audio_in_video: bool = True) -> None:
@@ -54,10 +56,9 @@ class InputBuilder:
         media_items = [{"type": "video"}]
         if media.audio is not None and not self.use_audio_in_video:
             media_items.append({"type": "audio"})
-        user_text = prompt.user_prefix + prompt.query + prompt.user_suffix
         return [
             {"role": "system", "content": [{"type": "text", "text": prompt.system}]},
-            {"role": "user", "content": [*media_items, {"type": "text", "text": user_text}]},
+            {"role": "user", "content": [*media_items, {"type": "text", "text": _user_text(prompt)}]},
         ]
 
     def __call__(self, prompt: Prompt, media: Media) -> dict[str, Tensor | bool]:
@@ -66,8 +67,7 @@ class InputBuilder:
             raise ValueError("prompt.query is empty: the query span is what OMAC scores frames against (eq. 2)")
         text = self.processor.apply_chat_template(self.conversation(prompt, media), tokenize=False,
                                                   add_generation_prompt=True)
-        user_text = prompt.user_prefix + prompt.query + prompt.user_suffix
-        user_start = text.rfind(user_text)
+        user_start = text.rfind(_user_text(prompt))
         if user_start < 0:
             raise ValueError(f"the chat template changed the user text; cannot locate prompt.query {prompt.query!r}")
         # Placeholder expansion happens before the user text, so distances to the END are stable.
@@ -121,7 +121,7 @@ class InputBuilder:
             for i, row in enumerate(rows):
                 out[i, length - row.shape[0]:] = row
             batch[key] = out
-        media_keys = dict.fromkeys(k for item in items for k in item if k not in _TOKEN_KEYS and k != "use_audio_in_video")
+        media_keys = dict.fromkeys(k for item in items for k in item if k not in batch)
         for key in media_keys:
             parts = [item[key] for item in items if key in item]
             if key in _AUDIO_KEYS:
@@ -129,6 +129,10 @@ class InputBuilder:
                 parts = [torch.nn.functional.pad(p, (0, frames - p.shape[-1])) for p in parts]
             batch[key] = torch.cat(parts, 0)
         return batch
+
+
+def _user_text(prompt: Prompt) -> str:
+    return prompt.user_prefix + prompt.query + prompt.user_suffix
 
 
 def _check_media(media: Media, sampling_rate: int) -> None:

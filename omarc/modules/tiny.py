@@ -134,7 +134,8 @@ def special_token_ids(family: str) -> dict[str, int]:
 def _deep_update(base: dict, overrides: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in overrides.items():
-        out[key] = _deep_update(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        nested = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _deep_update(out[key], value) if nested else value
     return out
 
 

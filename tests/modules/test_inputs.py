@@ -120,7 +120,8 @@ def test_query_mask_takes_whole_tokens_at_a_merged_boundary(make_media):
 
 
 def _single_forward(model, item):
-    batch = {k: v.unsqueeze(0) if k in ("input_ids", "attention_mask") else v for k, v in item.items() if k != "query_mask"}
+    batch = {k: v.unsqueeze(0) if k in ("input_ids", "attention_mask") else v for k, v in item.items()}
+    batch.pop("query_mask")
     with torch.no_grad():
         return model(**batch).logits[0, -1]
 
@@ -192,7 +193,8 @@ def test_bad_media_is_named(change, match, make_media):
 
 def test_bad_prompt_or_family_is_named(make_media):
     with pytest.raises(ValueError, match="prompt.query"):
-        InputBuilder(build_tiny_processor("qwen2_5_omni"), "qwen2_5_omni")(Prompt("s", " "), make_media(2, 2, 2, "qwen2_5_omni"))
+        builder = InputBuilder(build_tiny_processor("qwen2_5_omni"), "qwen2_5_omni")
+        builder(Prompt("s", " "), make_media(2, 2, 2, "qwen2_5_omni"))
     with pytest.raises(TypeError, match="Qwen3OmniMoeProcessor"):
         InputBuilder(build_tiny_processor("qwen2_5_omni"), "qwen3_omni")
     assert set(FAMILIES) == {"qwen2_5_omni", "qwen3_omni"}

@@ -45,7 +45,7 @@ def test_every_chat_template_special_token_is_one_token(family):
         assert tokenizer.decode([token_id]) == token
     messages = [
         {"role": "system", "content": [{"type": "text", "text": "sys"}]},
-        {"role": "user", "content": [{"type": "video"}, {"type": "audio"}, {"type": "image"}, {"type": "text", "text": "q"}]},
+        {"role": "user", "content": [{"type": t} for t in ("video", "audio", "image")] + [{"type": "text", "text": "q"}]},
     ]
     text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     encoded = tokenizer(text, add_special_tokens=False).input_ids
@@ -98,7 +98,8 @@ def test_thinker_is_seeded_float32_eval(family):
 
 def test_checkpoint_loads_through_from_pretrained_with_identical_logits(tmp_path, family, make_media):
     path = save_tiny_checkpoint(tmp_path / family, family, seed=3)
-    assert {"config.json", "model.safetensors", "tokenizer.json", "processor_config.json"} <= {p.name for p in path.iterdir()}
+    written = {p.name for p in path.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "processor_config.json"} <= written
     loaded_processor = AutoProcessor.from_pretrained(path)
     loaded = FAMILIES[family].model_class.from_pretrained(path).eval()
     assert type(loaded_processor) is FAMILIES[family].processor_class
@@ -108,7 +109,8 @@ def test_checkpoint_loads_through_from_pretrained_with_identical_logits(tmp_path
     item_loaded = InputBuilder(loaded_processor, family)(prompt, media)
     for key, value in item.items():
         assert torch.equal(torch.as_tensor(value), torch.as_tensor(item_loaded[key])), key
-    batch = {k: v.unsqueeze(0) if k in ("input_ids", "attention_mask") else v for k, v in item.items() if k != "query_mask"}
+    batch = InputBuilder(loaded_processor, family).collate([item])
+    batch.pop("query_mask")
     with torch.no_grad():
         expected = build_tiny_thinker(family, seed=3)(**batch).logits
         got = loaded(**batch).logits
