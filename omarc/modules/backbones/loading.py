@@ -130,7 +130,8 @@ def wrap_thinker(thinker: PreTrainedModel, family: str, processor: ProcessorMixi
         raise ValueError(f"unknown backbone family {family!r}; expected one of {sorted(FAMILY_CLASSES)}")
     eos, pad = _eos_and_pad(thinker, processor)
     adapter = FAMILY_CLASSES[family][2]
-    return adapter(thinker, eos_token_ids=eos, pad_token_id=pad, special_token_ids=_tokenizer_special_ids(processor))
+    backbone = adapter(thinker, eos_token_ids=eos, pad_token_id=pad, special_token_ids=_tokenizer_special_ids(processor))
+    return backbone.train(thinker.training)
 
 
 def family_of(config: PretrainedConfig) -> str:

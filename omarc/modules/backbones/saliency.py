@@ -66,11 +66,11 @@ class AudioSaliencyHook:
     features are scattered into the sequence.
     """
 
-    def __init__(self, attention: nn.Module, lengths: Tensor, pool: int, query_chunk: int = QUERY_CHUNK) -> None:
+    def __init__(self, attention: nn.Module, lengths: Tensor, pool: int, query_chunk: int | None = None) -> None:
         self.attention = attention
         self.lengths = lengths
         self.pool = pool
-        self.query_chunk = query_chunk
+        self.query_chunk = query_chunk or QUERY_CHUNK
         self.scores: Tensor | None = None
         self._handle: RemovableHandle | None = None
 

@@ -1,0 +1,72 @@
+"""load_backbone: tiny models, checkpoint folders through the real from_pretrained; real-size configs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from omarc.modules.backbones.loading import ARCHITECTURES, architecture_config, build_architecture, load_backbone
+from omarc.modules.backbones.qwen2_5_omni import Qwen25OmniBackbone
+from omarc.modules.backbones.qwen3_omni import Qwen3OmniBackbone
+from omarc.modules.tiny import build_tiny_processor, build_tiny_thinker, save_tiny_checkpoint
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_omni", "qwen3_omni"])
+def test_checkpoint_folder_round_trips(tmp_path, family, make_batch, to_hf):
+    folder = save_tiny_checkpoint(tmp_path / family, family, seed=3)
+    backbone, processor, loaded_family = load_backbone(str(folder), device="cpu")
+    assert loaded_family == family and backbone.family == family
+    assert type(processor) is type(build_tiny_processor(family))
+    assert next(backbone.parameters()).dtype == torch.float32 and not backbone.training
+    assert processor.tokenizer.convert_tokens_to_ids("<|im_end|>") in backbone.eos_token_ids
+    fresh = build_tiny_thinker(family, seed=3)  # same seed, same weights
+    loaded = backbone.thinker.state_dict()
+    assert fresh.state_dict().keys() == loaded.keys()
+    assert all(torch.equal(loaded[name], value) for name, value in fresh.state_dict().items())
+    batch = make_batch(fresh, family)
+    with torch.no_grad():
+        ref = fresh(**to_hf(batch)).logits[:, -1]
+        got = backbone.generate(backbone.encode(batch), max_new_tokens=1).first_logits
+    assert (got - ref).abs().max() <= 1e-5
+
+
+def test_tiny_names_give_each_family():
+    b25, _, f25 = load_backbone("tiny", device="cpu")
+    b3, _, f3 = load_backbone("tiny-qwen3", device="cpu")
+    assert (f25, f3) == ("qwen2_5_omni", "qwen3_omni")
+    assert isinstance(b25, Qwen25OmniBackbone) and isinstance(b3, Qwen3OmniBackbone)
+
+
+def test_unknown_model_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="never downloads"):
+        load_backbone("no-such-org/no-such-model", device="cpu")
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(ValueError, match="unsupported model_type 'bert'"):
+        load_backbone(str(tmp_path), device="cpu")
+
+
+@pytest.mark.parametrize(
+    "name, hidden, layers, vocab",
+    [("qwen2.5-omni-3b", 2048, 36, 151936), ("qwen2.5-omni-7b", 3584, 28, 152064), ("qwen3-omni-30b-a3b", 2048, 48, 152064)],
+)
+def test_architectures_have_the_published_sizes(name, hidden, layers, vocab):
+    config, _ = architecture_config(name)
+    text = config.text_config
+    assert (text.hidden_size, text.num_hidden_layers, text.vocab_size) == (hidden, layers, vocab)
+    assert config.vision_config.out_hidden_size == hidden and config.audio_config.output_dim == hidden
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+    assert sum(text.rope_parameters["mrope_section"]) == head_dim // 2
+    assert architecture_config(name, num_hidden_layers=2)[0].text_config.num_hidden_layers == 2
+
+
+def test_reduced_depth_architecture_builds_without_memory():
+    backbone, family = build_architecture("qwen2.5-omni-3b", num_hidden_layers=2, device="meta")
+    assert family == "qwen2_5_omni" and len(backbone.language_model.layers) == 2
+    assert backbone.thinker.model.visual.blocks[0].attn.q.weight.shape == (1280, 1280)
+    assert backbone.lm_head.weight.shape == (151936, 2048)
+    assert backbone.eos_token_ids == [151645, 151643]
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_architecture("qwen9")
+    assert set(ARCHITECTURES) == {"qwen2.5-omni-3b", "qwen2.5-omni-7b", "qwen3-omni-30b-a3b"}
