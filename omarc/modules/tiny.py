@@ -139,9 +139,23 @@ def _deep_update(base: dict, overrides: dict) -> dict:
     return out
 
 
-def _base_config(family: str) -> dict:
+def special_config_fields(family: str) -> dict[str, int]:
+    """Thinker-config fields naming the tiny tokenizer's media ids (any config of ``family`` takes them)."""
     ids = special_token_ids(family)
     tokens = family_spec(family).tokens
+    suffix = "_index" if family == "qwen2_5_omni" else "_id"
+    return {
+        "audio_start_token_id": ids[tokens["audio_bos_token"]],
+        "audio_end_token_id": ids[tokens["audio_eos_token"]],
+        "vision_start_token_id": ids[tokens["vision_bos_token"]],
+        "vision_end_token_id": ids[tokens["vision_eos_token"]],
+        f"audio_token{suffix}": ids[tokens["audio_token"]],
+        f"image_token{suffix}": ids[tokens["image_token"]],
+        f"video_token{suffix}": ids[tokens["video_token"]],
+    }
+
+
+def _base_config(family: str) -> dict:
     hidden = 64
     text = dict(
         vocab_size=VOCAB_SIZE,
@@ -157,26 +171,17 @@ def _base_config(family: str) -> dict:
     audio = dict(num_mel_bins=NUM_MEL_BINS, d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64)
     vision = dict(depth=2, hidden_size=32, num_heads=2, intermediate_size=64, patch_size=family_spec(family).patch_size,
                   spatial_merge_size=2, temporal_patch_size=2, in_channels=3)
-    top = dict(
-        audio_start_token_id=ids[tokens["audio_bos_token"]],
-        audio_end_token_id=ids[tokens["audio_eos_token"]],
-        vision_start_token_id=ids[tokens["vision_bos_token"]],
-        vision_end_token_id=ids[tokens["vision_eos_token"]],
-        position_id_per_seconds=family_spec(family).position_id_per_seconds,
-    )
+    top = dict(special_config_fields(family), position_id_per_seconds=family_spec(family).position_id_per_seconds)
     if family == "qwen2_5_omni":
         audio.update(n_window=100, max_source_positions=1500)
         vision.update(window_size=112, fullatt_block_indexes=[1])
-        top.update(audio_token_index=ids[tokens["audio_token"]], image_token_index=ids[tokens["image_token"]],
-                   video_token_index=ids[tokens["video_token"]], seconds_per_chunk=2)
+        top.update(seconds_per_chunk=2)
     else:
         text["rope_parameters"]["interleaved"] = True
         text.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32)
         # n_window must equal the processor's n_window (50) or audio token counts disagree
         audio.update(n_window=50, n_window_infer=800, conv_chunksize=500, downsample_hidden_size=8)
         vision.update(num_position_embeddings=64, deepstack_visual_indexes=[0, 1])
-        top.update(audio_token_id=ids[tokens["audio_token"]], image_token_id=ids[tokens["image_token"]],
-                   video_token_id=ids[tokens["video_token"]])
     return dict(text_config=text, audio_config=audio, vision_config=vision, **top)
 
 
@@ -252,16 +257,22 @@ def chat_template(family: str) -> str:
     return template
 
 
-def build_tiny_processor(family: str = "qwen2_5_omni") -> ProcessorMixin:
-    """The family's real processor around the tiny tokenizer, Whisper features and Qwen video processor."""
+def build_tiny_processor(
+    family: str = "qwen2_5_omni", num_mel_bins: int = NUM_MEL_BINS, max_frame_cells: int = MAX_FRAME_CELLS
+) -> ProcessorMixin:
+    """The family's real processor around the tiny tokenizer, Whisper features and Qwen video processor.
+
+    ``num_mel_bins`` and ``max_frame_cells`` (merged tokens per frame) can match a real-size
+    architecture (128 bins; 128 cells for the paper's 64-frame setting) for timing runs.
+    """
     spec = family_spec(family)
     cell = spec.patch_size * 2  # one merged token covers 2x2 patches
-    size = {"shortest_edge": MIN_FRAME_CELLS * cell * cell, "longest_edge": MAX_FRAME_CELLS * cell * cell}
+    size = {"shortest_edge": MIN_FRAME_CELLS * cell * cell, "longest_edge": max_frame_cells * cell * cell}
     vision = dict(patch_size=spec.patch_size, temporal_patch_size=2, merge_size=2, size=size)
     return spec.processor_class(
         image_processor=Qwen2VLImageProcessor(**vision),
         video_processor=Qwen2VLVideoProcessor(**vision, cap_pixels_per_frame=False),
-        feature_extractor=WhisperFeatureExtractor(feature_size=NUM_MEL_BINS, sampling_rate=SAMPLING_RATE),
+        feature_extractor=WhisperFeatureExtractor(feature_size=num_mel_bins, sampling_rate=SAMPLING_RATE),
         tokenizer=build_tiny_tokenizer(family),
         chat_template=chat_template(family),
     )

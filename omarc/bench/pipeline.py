@@ -1,0 +1,99 @@
+"""One timed pass of the whole inference path, stage by stage (paper Table 6)."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from omarc.datamodules.media import decode_media
+from omarc.modules.backbones.base import OmniBackbone
+from omarc.modules.inputs import InputBuilder
+from omarc.modules.prompting import Prompt
+from omarc.strategies import Compressor, Modality
+
+STAGES = ("decode", "processor", "encoders", "compressor", "prefill", "decode_steps")
+
+
+@dataclass
+class PassTiming:
+    """Seconds per stage for one pass over a batch, tokens in/out, and peak accelerator memory."""
+
+    seconds: dict[str, float]
+    tokens_in: int
+    tokens_out: int
+    audio_video_in: int
+    audio_video_out: int
+    peak_bytes: int | None
+    new_tokens: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def end_to_end(self) -> float:
+        return sum(self.seconds.values())
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@contextmanager
+def _stage(name: str, seconds: dict[str, float], device: torch.device):
+    _sync(device)
+    start = time.perf_counter()
+    yield
+    _sync(device)
+    seconds[name] = time.perf_counter() - start
+
+
+def timed_pass(
+    backbone: OmniBackbone,
+    builder: InputBuilder,
+    compressor: Compressor,
+    video: Path,
+    prompt: Prompt,
+    *,
+    batch_size: int = 1,
+    new_tokens: int = 32,
+    fps: float = 1.0,
+    max_frames: int = 64,
+    max_pixels: int = 128 * 28 * 28,
+) -> PassTiming:
+    """Decode ``video`` → processor → encoders → compressor → prefill → ``new_tokens`` decode steps.
+
+    The batch holds ``batch_size`` copies of the sample; every stage is timed for the whole batch.
+    Decoding never stops early (end-of-turn ignored) so every strategy decodes the same count.
+    """
+    device = backbone.device
+    seconds: dict[str, float] = {}
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    with _stage("decode", seconds, device):
+        media = decode_media(video, fps=fps, max_frames=max_frames, max_pixels=max_pixels)
+    with _stage("processor", seconds, device):
+        item = builder(prompt, media)
+        batch = builder.collate([item] * batch_size)
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    with torch.inference_mode(), _stage("encoders", seconds, device):
+        seq = backbone.encode(batch, audio_saliency=compressor.needs_audio_saliency)
+    with torch.inference_mode(), _stage("compressor", seconds, device):
+        out = compressor(seq)
+    with torch.inference_mode():
+        generation = backbone.generate(out.sequence, max_new_tokens=new_tokens, ignore_eos=True)
+    seconds["prefill"] = generation.prefill_seconds
+    seconds["decode_steps"] = generation.decode_seconds
+    av_in = int((seq.count(Modality.AUDIO) + seq.count(Modality.VIDEO))[0])
+    av_out = int((out.sequence.count(Modality.AUDIO) + out.sequence.count(Modality.VIDEO))[0])
+    return PassTiming(
+        seconds=seconds,
+        tokens_in=int(seq.attention_mask[0].sum()),
+        tokens_out=int(out.sequence.attention_mask[0].sum()),
+        audio_video_in=av_in,
+        audio_video_out=av_out,
+        peak_bytes=torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
+        new_tokens=int(generation.tokens.shape[1]),
+    )
