@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Collection, Literal
 
 import lightning.pytorch as pl
 import torch.distributed as dist
@@ -85,11 +85,16 @@ class OmniQADataModule(pl.LightningDataModule):
         self.transform: Transform = raw_transform
         self.collate: Collate = raw_collate
         self.notes: list[str] = []
+        self.excluded: set[str] = set()
         self._entries: dict[str, list[Entry]] = {}
 
     def set_transform(self, transform: Transform, collate: Collate) -> None:
         """The model's per-sample ``transform(record, media) -> dict`` and batch ``collate(list[dict]) -> dict``."""
         self.transform, self.collate = transform, collate
+
+    def exclude_ids(self, ids: Collection[str]) -> None:
+        """Leave these record ids out of every later loader (a resumed evaluation's finished samples)."""
+        self.excluded = set(ids)
 
     def prepare_data(self) -> None:
         if self._uses_generated():
@@ -111,7 +116,8 @@ class OmniQADataModule(pl.LightningDataModule):
         """This rank's loader: eval shards are disjoint and cover each record once; train is shuffled."""
         if rank is None or world_size is None:
             rank, world_size = self._rank_world()
-        dataset = QADataset(self.entries(kind), self.decode, self.transform)
+        entries = [e for e in self.entries(kind) if e.id not in self.excluded]
+        dataset = QADataset(entries, self.decode, self.transform)
         if kind == "train":
             sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed)
         else:

@@ -1,0 +1,306 @@
+"""``OmniQAEvaluator``: multiple-choice audio-visual QA with a compressor between encoders and LLM.
+
+One batch: encode (with audio saliency when the strategy needs it) -> compress -> prefill +
+greedy decode -> answer text -> letter (:func:`extract_answer`) -> metrics and one JSONL row per
+sample, written as it comes. A restarted run reads the rows back and skips those samples.
+
+Files under ``output_dir``: ``run.json`` (the settings that must match to resume) and, per stage,
+``<stage>/predictions.jsonl`` and ``<stage>/results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from time import perf_counter
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+
+from omarc.datamodules.records import Media, QARecord
+from omarc.modules.answers import extract_answer
+from omarc.modules.backbones.loading import load_backbone
+from omarc.modules.inputs import InputBuilder
+from omarc.modules.metrics import QAAccuracy, format_results, nest_results
+from omarc.modules.predictions import PredictionRow, PredictionWriter
+from omarc.modules.prompts import PROMPT_STYLES, build_prompt
+from omarc.strategies import build_compressor
+
+log = logging.getLogger(__name__)
+
+#: Benchmark name of a sample the reader could not read (its record, hence its benchmark, is unknown).
+UNKNOWN_BENCHMARK = "unknown"
+#: Where runs go when ``output_dir`` is not given (relative to the working directory, stable across restarts).
+DEFAULT_RUNS_DIR = "runs"
+#: Datamodule attributes that define which questions a run answers; a resumed run must match them.
+DATA_SIGNATURE = ("benchmarks", "split", "data_dir", "paths", "categories", "audio", "fps", "max_frames", "seed")
+
+
+class SampleTransform:
+    """Picklable ``(record, media) -> inputs``: the record's prompt in ``prompt_style``, then the builder."""
+
+    def __init__(self, builder: InputBuilder, prompt_style: str) -> None:
+        self.builder, self.prompt_style = builder, prompt_style
+
+    def __call__(self, record: QARecord, media: Media) -> dict:
+        return self.builder(build_prompt(record, self.prompt_style), media)
+
+
+class OmniQAEvaluator(pl.LightningModule):
+    """Evaluates a Qwen-Omni thinker on audio-visual multiple-choice QA under a compression strategy.
+
+    Args:
+        model: "tiny", "tiny-qwen3", a checkpoint directory or a hub id in the local cache.
+        strategy: registered compressor name (``full``, ``omac``, ``omac_va``, ``omnizip``).
+        ratio: fraction of audio and video tokens removed (0.7 keeps 30 %, the paper's setting).
+        audio_ratio: overrides ``ratio`` for audio tokens.
+        video_ratio: overrides ``ratio`` for video tokens.
+        strategy_options: the strategy's own keyword arguments.
+        max_new_tokens: decoding budget; 16 covers a letter with some preamble (use ~1024 with
+            ``prompt_style="reasoning"``).
+        prompt_style: one of ``official``, ``default``, ``reasoning`` (see :mod:`omarc.modules.prompts`).
+        output_dir: where predictions and results go; default
+            ``runs/<benchmarks>/<model>/<strategy>-r<ratio>``.
+        use_audio_in_video: interleave the video's audio with its frames (the paper's setting).
+        dtype: "float32" / "bfloat16" / "float16"; default bf16 on GPU, float32 on CPU.
+    """
+
+    def __init__(
+        self,
+        model: str = "tiny",
+        strategy: str = "omac",
+        ratio: float = 0.7,
+        audio_ratio: float | None = None,
+        video_ratio: float | None = None,
+        strategy_options: dict | None = None,
+        max_new_tokens: int = 16,
+        prompt_style: str = "official",
+        output_dir: str | None = None,
+        use_audio_in_video: bool = True,
+        dtype: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"prompt_style must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}")
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if dtype is not None and not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise ValueError(f"dtype must name a torch dtype such as 'float32' or 'bfloat16', got {dtype!r}")
+        self.compressor = build_compressor(
+            strategy, ratio=ratio, audio_ratio=audio_ratio, video_ratio=video_ratio, **(strategy_options or {})
+        )
+        self.qa_metrics = QAAccuracy()
+        self.backbone = None
+        self.processor = None
+        self.results: dict[str, dict[str, float]] = {}
+        self._writer: PredictionWriter | None = None
+        self._resumed: list[PredictionRow] = []
+
+    # ----------------------------------------------------------------- set-up
+    def setup(self, stage: str) -> None:
+        stage = _stage_name(stage)
+        self.results.pop(stage, None)
+        if self.backbone is None:
+            dtype = getattr(torch, self.hparams.dtype) if self.hparams.dtype else None
+            self.backbone, self.processor, family = load_backbone(self.hparams.model, dtype=dtype, device="cpu")
+            self.family = family
+        datamodule = self.trainer.datamodule
+        if datamodule is None or not hasattr(datamodule, "set_transform"):
+            raise ValueError("OmniQAEvaluator needs a datamodule with set_transform(), e.g. OmniQADataModule")
+        builder = InputBuilder(self.processor, self.family, use_audio_in_video=self.hparams.use_audio_in_video)
+        datamodule.set_transform(SampleTransform(builder, self.hparams.prompt_style), builder.collate)
+
+        out = self.output_dir()
+        self._writer = PredictionWriter(out / stage / "predictions.jsonl")
+        if self.trainer.is_global_zero:
+            self._check_run_file(out / "run.json")
+            self._writer.repair()
+        self._resumed = self._writer.read()
+        finished = {row.id for row in self._resumed}
+        if finished:
+            log.warning("resuming: %d finished sample(s) in %s are skipped", len(finished), self._writer.path)
+        # Excluded before any media is decoded; an empty set clears what an earlier stage excluded.
+        datamodule.exclude_ids(finished)
+
+    def output_dir(self) -> Path:
+        if self.hparams.output_dir:
+            return Path(self.hparams.output_dir)
+        benchmarks = getattr(self.trainer.datamodule, "benchmarks", None) or ["data"]
+        model = Path(self.hparams.model).name or "model"
+        return Path(DEFAULT_RUNS_DIR) / "-".join(benchmarks) / model / f"{self.hparams.strategy}-r{self.hparams.ratio:g}"
+
+    def run_signature(self) -> dict:
+        """Everything that changes the answers of a sample; a resumed run must match it."""
+        model_side = {k: v for k, v in self.hparams.items() if k != "output_dir"}
+        data_side = {k: getattr(self.trainer.datamodule, k, None) for k in DATA_SIGNATURE}
+        return json.loads(json.dumps({"model": model_side, "data": data_side}, default=str))
+
+    def _check_run_file(self, path: Path) -> None:
+        signature = self.run_signature()
+        if path.is_file():
+            previous = json.loads(path.read_text())
+            if previous != signature:
+                changed = sorted(
+                    f"{side}.{k}" for side in signature for k in set(signature[side]) | set(previous.get(side, {}))
+                    if signature[side].get(k) != previous.get(side, {}).get(k)
+                )
+                raise ValueError(
+                    f"{path.parent} holds predictions of a different run (changed: {', '.join(changed)}); "
+                    "pass another output_dir or remove that folder"
+                )
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(signature, indent=2))
+
+    # ----------------------------------------------------------------- steps
+    def _start(self) -> None:
+        self.qa_metrics.reset()
+        if self.trainer.is_global_zero and self._resumed:
+            self._update_metrics(self._resumed)
+        device = self.device
+        where = f"the CPU ({torch.get_num_threads()} threads)" if device.type == "cpu" else str(device)
+        rank_zero_only(print)(f"omarc: {self.hparams.model} with {self.compressor!r} on {where}")
+
+    def on_test_epoch_start(self) -> None:
+        self._start()
+
+    def on_validation_epoch_start(self) -> None:
+        self._start()
+
+    def on_predict_epoch_start(self) -> None:
+        self._start()
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self.evaluate_batch(batch)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self.evaluate_batch(batch)
+
+    def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
+        return [asdict(row) for row in self.evaluate_batch(batch)]
+
+    def evaluate_batch(self, batch: dict) -> list[PredictionRow]:
+        """Rows for the batch's failed and good samples, written to the JSONL and added to the metrics."""
+        rows = [self._failed_row(record, message) for record, message in batch["failed"]]
+        if batch["records"]:
+            rows += self.answer(batch["records"], batch["inputs"])
+        for row in rows:
+            self._writer.write(row)
+        self._update_metrics(rows)
+        return rows
+
+    @torch.no_grad()
+    def answer(self, records: list[QARecord], inputs: dict) -> list[PredictionRow]:
+        """Encode -> compress -> generate -> parse for one collated batch of ``records``."""
+        cuda = self.device.type == "cuda"
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(self.device)
+        start = perf_counter()
+        seq = self.backbone.encode(inputs, audio_saliency=self.compressor.needs_audio_saliency)
+        compressed = self.compressor(seq)
+        gen = self.backbone.generate(compressed.sequence, max_new_tokens=self.hparams.max_new_tokens)
+        texts = self.processor.tokenizer.batch_decode(
+            [tokens[:n] for tokens, n in zip(gen.tokens.tolist(), gen.lengths.tolist())], skip_special_tokens=True
+        )
+        if cuda:
+            torch.cuda.synchronize(self.device)
+        seconds = perf_counter() - start
+        peak = torch.cuda.max_memory_allocated(self.device) / 2**20 if cuda else None
+        rows = []
+        for record, text, report in zip(records, texts, compressed.reports):
+            parsed = extract_answer(text, record.options)
+            rows.append(
+                PredictionRow(
+                    id=record.id,
+                    benchmark=record.benchmark,
+                    category=record.category,
+                    question=record.question,
+                    options=list(record.options),
+                    answer=record.answer,
+                    prediction=text,
+                    parsed=parsed,
+                    correct=parsed == record.answer,
+                    tokens_in=report.tokens_in,
+                    tokens_out=report.tokens_out,
+                    prefill_seconds=gen.prefill_seconds,
+                    e2e_seconds=seconds,
+                    peak_memory_mb=peak,
+                    batch_size=len(records),
+                )
+            )
+        return rows
+
+    @staticmethod
+    def _failed_row(record: QARecord | str, message: str) -> PredictionRow:
+        if isinstance(record, QARecord):
+            return PredictionRow(
+                id=record.id, benchmark=record.benchmark, category=record.category, question=record.question,
+                options=list(record.options), answer=record.answer, error=message,
+            )
+        return PredictionRow(id=str(record), benchmark=UNKNOWN_BENCHMARK, error=message)
+
+    def _update_metrics(self, rows: list[PredictionRow]) -> None:
+        if not rows:
+            return
+        stats = {name: torch.tensor([_stat(row, name) for row in rows], dtype=torch.float64) for name in self.qa_metrics.stats}
+        self.qa_metrics.update(
+            [r.id for r in rows], [r.benchmark for r in rows], [r.category for r in rows],
+            torch.tensor([r.correct for r in rows]), torch.tensor([r.failed for r in rows]), stats,
+        )
+
+    # ----------------------------------------------------------------- results
+    def _finish(self, stage: str, log_metrics: bool = True) -> None:
+        flat = self.qa_metrics.compute()
+        if log_metrics:
+            self.log_dict({k: float(v) for k, v in flat.items() if v == v}, sync_dist=False)
+        self._save(stage, flat)
+
+    def on_test_epoch_end(self) -> None:
+        self._finish("test")
+
+    def on_validation_epoch_end(self) -> None:
+        self._finish("validate")
+
+    def on_predict_epoch_end(self) -> None:
+        self._finish("predict", log_metrics=False)
+
+    def teardown(self, stage: str) -> None:
+        stage = _stage_name(stage)
+        # Lightning skips every loop hook when nothing is left to run (all samples finished earlier).
+        if stage in ("test", "validate", "predict") and stage not in self.results and self._writer is not None:
+            local = QAAccuracy(stats=self.qa_metrics.stats)
+            self.qa_metrics, kept = local, self.qa_metrics
+            self._update_metrics(self._writer.read())
+            self._save(stage, local.compute())
+            self.qa_metrics = kept
+
+    def _save(self, stage: str, flat: dict[str, float]) -> None:
+        self.results[stage] = flat
+        if not self.trainer.is_global_zero:
+            return
+        path = self._writer.path.with_name("results.json")
+        payload = {"stage": stage, "predictions": str(self._writer.path), "run": self.run_signature(),
+                   **nest_results(flat), "flat": flat}
+        path.write_text(json.dumps(payload, indent=2, ensure_ascii=False))
+        print(f"\n{format_results(flat)}\npredictions: {self._writer.path}\nresults: {path}")
+
+
+def _stage_name(stage) -> str:
+    """Lightning passes ``TrainerFn`` members ("test", "validate", "predict", "fit") to set-up hooks."""
+    return str(getattr(stage, "value", stage))
+
+
+def _stat(row: PredictionRow, name: str) -> float:
+    """Per-sample value of a :data:`omarc.modules.metrics.DEFAULT_STATS` name; NaN when unknown."""
+    if name.startswith("tokens_"):
+        counts = row.tokens_in if name.startswith("tokens_in") else row.tokens_out
+        if not counts:
+            return float("nan")
+        modality = name.rsplit("_", 1)[1]
+        return float(sum(counts.values()) if modality == "total" else counts.get(modality, 0))
+    value = getattr(row, name)
+    return float("nan") if value is None else float(value)
