@@ -1,0 +1,154 @@
+import json
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+from lightning.pytorch.loggers import TensorBoardLogger
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from omarc.datamodules.datamodule import OmniQADataModule
+from omarc.datamodules.generate import generate_benchmark
+from omarc.modules.answers import extract_answer
+from omarc.modules.evaluation import OmniQAEvaluator
+from omarc.modules.predictions import PredictionRow, PredictionWriter
+from omarc.strategies.budget import retained
+
+N_VIDEOS, QUESTIONS = 2, 4  # generate_benchmark asks 2 questions per video
+
+
+@pytest.fixture(scope="module")
+def dailyomni(tmp_path_factory) -> Path:
+    """A real DailyOmni-layout folder: 2 generated 4-s mp4 clips with audio, 4 questions."""
+    return generate_benchmark(tmp_path_factory.mktemp("data") / "dailyomni", "dailyomni", n_videos=N_VIDEOS, seconds=4)
+
+
+def datamodule(folder: Path, **kwargs) -> OmniQADataModule:
+    return OmniQADataModule(benchmarks=["dailyomni"], paths={"dailyomni": str(folder)}, generated=False, **kwargs)
+
+
+def trainer(tmp_path: Path, **kwargs) -> pl.Trainer:
+    kwargs.setdefault("logger", False)
+    return pl.Trainer(accelerator="cpu", enable_progress_bar=False, enable_model_summary=False,
+                      default_root_dir=tmp_path, **kwargs)
+
+
+def rows_of(out: Path, stage: str = "test") -> list[PredictionRow]:
+    return PredictionWriter(out / stage / "predictions.jsonl").read()
+
+
+def test_test_run_writes_rows_metrics_results_and_tensorboard(tmp_path, dailyomni):
+    out = tmp_path / "run"
+    model = OmniQAEvaluator(strategy="omac", ratio=0.7, output_dir=str(out))
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    trainer(tmp_path, logger=logger).test(model, datamodule=datamodule(dailyomni))
+
+    rows = rows_of(out)
+    assert len(rows) == QUESTIONS and len({r.id for r in rows}) == QUESTIONS
+    for row in rows:
+        assert row.error is None
+        assert row.tokens_out["video"] == retained(row.tokens_in["video"], 0.7)  # exact budgets
+        assert row.tokens_out["audio"] == retained(row.tokens_in["audio"], 0.7)
+        assert row.tokens_out["text"] == row.tokens_in["text"]
+        assert row.parsed == extract_answer(row.prediction, row.options)
+        assert row.correct == (row.parsed == row.answer)
+        assert 0 < row.prefill_seconds < row.e2e_seconds and row.peak_memory_mb is None
+
+    results = json.loads((out / "test" / "results.json").read_text())
+    accuracy = sum(r.correct for r in rows) / len(rows)
+    assert results["overall"] == {"accuracy": pytest.approx(accuracy), "count": QUESTIONS, "failed": 0}
+    assert sum(c["count"] for c in results["benchmarks"]["dailyomni"]["categories"].values()) == QUESTIONS
+    assert results["means"]["tokens_out_audio"] == pytest.approx(sum(r.tokens_out["audio"] for r in rows) / QUESTIONS)
+    assert model.results["test"]["accuracy"] == pytest.approx(accuracy)
+
+    events = EventAccumulator(logger.log_dir)
+    events.Reload()
+    assert {"accuracy", "accuracy/dailyomni", "mean/tokens_out_video"} <= set(events.Tags()["scalars"])
+    assert events.Scalars("accuracy")[0].value == pytest.approx(accuracy)
+
+
+def test_ratio_zero_answers_like_full_tokens(tmp_path, dailyomni):
+    outputs = {}
+    for strategy in ("full", "omac"):
+        model = OmniQAEvaluator(strategy=strategy, ratio=0.0, output_dir=str(tmp_path / strategy))
+        trainer(tmp_path, limit_test_batches=2).test(model, datamodule=datamodule(dailyomni))
+        outputs[strategy] = [(r.id, r.prediction, r.tokens_out) for r in rows_of(tmp_path / strategy)]
+    assert len(outputs["full"]) == 2
+    assert outputs["omac"] == outputs["full"]
+
+
+def test_interrupted_run_resumes_without_redoing_finished_samples(tmp_path, dailyomni):
+    out = tmp_path / "run"
+    trainer(tmp_path, limit_test_batches=2).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni))
+    path = out / "test" / "predictions.jsonl"
+    first = path.read_text()
+    path.write_text(first + '{"id": "half-writt')  # killed in the middle of a row
+
+    dm = datamodule(dailyomni)
+    model = OmniQAEvaluator(output_dir=str(out))
+    trainer(tmp_path).test(model, datamodule=dm)
+
+    assert dm.excluded == {r.id for r in PredictionWriter(path).read()[:2]}  # skipped before decoding
+    text = path.read_text()
+    assert text.startswith(first) and "half-writt" not in text
+    rows = rows_of(out)
+    assert len(rows) == QUESTIONS and len({r.id for r in rows}) == QUESTIONS
+    assert model.results["test"]["count"] == QUESTIONS  # resumed rows count in the final metrics
+
+    # Nothing left: no loop runs, the results still come from the file.
+    again = OmniQAEvaluator(output_dir=str(out))
+    trainer(tmp_path).test(again, datamodule=datamodule(dailyomni))
+    assert len(rows_of(out)) == QUESTIONS
+    assert again.results["test"] == pytest.approx(model.results["test"], nan_ok=True)
+
+
+def test_changed_settings_refuse_to_resume(tmp_path, dailyomni):
+    out = tmp_path / "run"
+    trainer(tmp_path, limit_test_batches=1).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni))
+    with pytest.raises(ValueError, match="model.strategy"):
+        trainer(tmp_path).test(OmniQAEvaluator(strategy="full", output_dir=str(out)), datamodule=datamodule(dailyomni))
+
+
+def test_undecodable_video_is_a_failed_wrong_sample(tmp_path, dailyomni):
+    broken = tmp_path / "dailyomni"
+    for src in dailyomni.rglob("*"):
+        if src.is_file():
+            dst = broken / src.relative_to(dailyomni)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(src.read_bytes())
+    bad = sorted(broken.rglob("*_video.mp4"))[0]
+    bad.write_bytes(b"not an mp4")
+    out = tmp_path / "run"
+    model = OmniQAEvaluator(strategy="full", output_dir=str(out))
+    trainer(tmp_path).test(model, datamodule=datamodule(broken))
+
+    failed = [r for r in rows_of(out) if r.failed]
+    assert len(failed) == 2  # both questions on that video
+    assert all(bad.name in r.error and not r.correct for r in failed)
+    assert model.results["test"]["failed"] == 2 and model.results["test"]["count"] == QUESTIONS
+
+
+def test_validate_and_predict(tmp_path, dailyomni):
+    out = tmp_path / "run"
+    t = trainer(tmp_path, limit_val_batches=1, limit_predict_batches=1)
+    t.validate(OmniQAEvaluator(strategy="omnizip", output_dir=str(out)), datamodule=datamodule(dailyomni))
+    assert len(rows_of(out, "validate")) == 1 and (out / "validate" / "results.json").is_file()
+    predicted = t.predict(OmniQAEvaluator(strategy="omnizip", output_dir=str(out)), datamodule=datamodule(dailyomni))
+    assert [row["id"] for batch in predicted for row in batch] == [r.id for r in rows_of(out, "predict")]
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match="prompt_style"):
+        OmniQAEvaluator(prompt_style="chatty")
+    with pytest.raises(ValueError, match="unknown strategy 'omak'"):
+        OmniQAEvaluator(strategy="omak")
+    with pytest.raises(ValueError, match="ratio"):
+        OmniQAEvaluator(ratio=1.5)
+    with pytest.raises(ValueError, match="dtype"):
+        OmniQAEvaluator(dtype="float33")
+
+
+def test_prediction_file_with_a_foreign_line_is_named(tmp_path):
+    path = tmp_path / "predictions.jsonl"
+    path.write_text('{"id": "a", "benchmark": "b"}\n{"nonsense": 1}\n')
+    with pytest.raises(ValueError, match=r"predictions.jsonl:2"):
+        PredictionWriter(path).read()
