@@ -81,3 +81,20 @@ def test_every_strategy_at_ratio_07_decodes_on_processor_inputs(processor_batch,
                 seq.count(Modality.VIDEO)[b] - video_budget + seq.count(Modality.AUDIO)[b] - audio_budget
             )
     assert gen.tokens.shape[0] == 2 and torch.isfinite(gen.first_logits).all()
+
+
+@pytest.mark.parametrize(
+    "family, use_audio_in_video, audio",
+    [("qwen2_5_omni", False, True), ("qwen3_omni", True, False)],  # audio in its own span; muted video
+)
+def test_other_layouts_equal_transformers(family, use_audio_in_video, audio, make_media, to_hf):
+    thinker, processor, backbone = _tiny(family)
+    builder = InputBuilder(processor, family, use_audio_in_video=use_audio_in_video)
+    clips = [make_media(4, 2, 2, family, audio=audio, seed=0), make_media(6, 2, 2, family, audio=audio, seed=1)]
+    batch = builder.collate([builder(PROMPT, clip) for clip in clips])
+    with torch.no_grad():
+        ref = thinker(**to_hf(batch)).logits[:, -1]
+        seq = backbone.encode(batch)
+        gen = backbone.generate(seq, max_new_tokens=1)
+    assert (gen.first_logits - ref).abs().max() <= 1e-5
+    assert bool((seq.modality == Modality.AUDIO).any()) == audio
