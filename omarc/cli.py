@@ -120,21 +120,47 @@ def fold_shortcuts(config) -> None:
         setattr(config, name, None)
 
 
-def run_cli(argv: list[str] | None = None) -> OmarcCLI:
-    """Parse ``argv`` (default ``sys.argv[1:]``), build the classes and run the subcommand."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _build(cli_class: type[OmarcCLI], argv: list[str]) -> OmarcCLI:
     description = f"omarc: omni token compression and compression-robust training. {catalogue()}"
     subcommand_help = {name: {"description": description} for name in LightningCLI.subcommands()}
     with warnings.catch_warnings():
         # We pass the expanded sys.argv on purpose.
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-        return OmarcCLI(
+        return cli_class(
             model_class(argv),
             OmniQADataModule,
             args=expand_shortcuts(argv),
             parser_kwargs={"description": description, **subcommand_help},
             save_config_kwargs={"overwrite": True},
         )
+
+
+class _Resolved(Exception):
+    def __init__(self, config: dict) -> None:
+        self.config = config
+
+
+class _ResolveOnly(OmarcCLI):
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        fold_shortcuts(config)
+        resolved = config.as_dict()
+        resolved.pop("config", None)  # where the options came from, not what they are
+        raise _Resolved(resolved)
+
+
+def resolve_config(argv: list[str]) -> dict:
+    """The run config ``argv`` resolves to (shortcuts folded, defaults filled); nothing is built or run."""
+    try:
+        _build(_ResolveOnly, list(argv))
+    except _Resolved as done:
+        return done.config
+    raise RuntimeError("the command line was parsed but never resolved")
+
+
+def run_cli(argv: list[str] | None = None) -> OmarcCLI:
+    """Parse ``argv`` (default ``sys.argv[1:]``), build the classes and run the subcommand."""
+    return _build(OmarcCLI, list(sys.argv[1:] if argv is None else argv))
 
 
 def main() -> None:

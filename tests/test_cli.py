@@ -1,0 +1,111 @@
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import yaml
+
+from omarc.cli import expand_shortcuts, model_class, resolve_config, run_cli
+from omarc.modules.evaluation import OmniQAEvaluator
+from omarc.modules.predictions import PredictionWriter
+from omarc.strategies.budget import retained
+
+REPO = Path(__file__).resolve().parents[1]
+RUN = Path("runs/dailyomni-worldsense-omnivideobench-ugc_avqa/tiny/omac-r0.7/test")
+
+
+@pytest.fixture
+def workdir(tmp_path, tmp_path_factory, monkeypatch) -> Path:
+    """A clean working directory; the generated default set is cached once per session."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OMARC_CACHE", str(tmp_path_factory.getbasetemp() / "omarc_cache"))
+    return tmp_path
+
+
+def write_yaml(path: Path, content: dict) -> str:
+    path.write_text(yaml.safe_dump(content))
+    return str(path)
+
+
+def test_omarc_test_on_the_embedded_default_prints_results_and_resumes(workdir, capsys, caplog):
+    # First run stops after 2 of the 4 samples (one per benchmark), as if it had been killed.
+    run_cli(["test", "--strategy", "omac", "--ratio", "0.7", "--data.limit", "1", "--trainer.limit_test_batches", "2"])
+    out = capsys.readouterr().out
+    assert "embedded default" in out and "on the CPU" in out
+    assert "accuracy" in out and "mean tokens_in_video: 16" in out
+    assert f"mean tokens_out_video: {retained(16, 0.7)}" in out
+    path = RUN / "predictions.jsonl"
+    first = path.read_text()
+    assert len(PredictionWriter(path).read()) == 2
+
+    # Same run from YAML: resumes (run.json must match) and only does the 2 missing samples.
+    config = write_yaml(workdir / "run.yaml", {"model": {"strategy": "omac", "ratio": 0.7}, "data": {"limit": 1}})
+    with caplog.at_level(logging.WARNING, logger="omarc.modules.evaluation"):
+        run_cli(["test", "--config", config])
+    assert "resuming: 2 finished sample(s)" in caplog.text
+    rows = PredictionWriter(path).read()
+    assert path.read_text().startswith(first)
+    assert len(rows) == 4 and len({r.id for r in rows}) == 4
+    assert {r.benchmark for r in rows} == {"dailyomni", "worldsense", "omnivideobench", "ugc_avqa"}
+    results = json.loads((RUN / "results.json").read_text())
+    assert results["overall"]["count"] == 4 and results["overall"]["failed"] == 0
+
+    saved = [yaml.safe_load(p.read_text()) for p in sorted(Path("lightning_logs").glob("version_*/config.yaml"))]
+    assert len(saved) == 2
+    for config in saved:
+        config["trainer"].pop("limit_test_batches")
+    assert saved[0] == saved[1]
+
+
+def test_shortcuts_and_yaml_resolve_to_the_same_config(tmp_path):
+    shortcuts = resolve_config(
+        ["test", "--strategy", "omnizip", "--ratio", "0.55", "--model", "tiny-qwen3", "--benchmark", "WorldSense"]
+    )
+    assert shortcuts["model"]["strategy"] == "omnizip" and shortcuts["model"]["ratio"] == 0.55
+    assert shortcuts["model"]["model"] == "tiny-qwen3" and shortcuts["data"]["benchmarks"] == ["worldsense"]
+    nested = {"model": {"strategy": "omnizip", "ratio": 0.55, "model": "tiny-qwen3"}, "data": {"benchmarks": ["worldsense"]}}
+    top_level = {"strategy": "omnizip", "ratio": 0.55, "benchmark": "worldsense", "model": {"model": "tiny-qwen3"}}
+    for content in (nested, top_level):
+        assert resolve_config(["test", "--config", write_yaml(tmp_path / "c.yaml", content)]) == shortcuts
+
+
+def test_shipped_default_config_is_the_plain_command():
+    assert resolve_config(["test", "--config", str(REPO / "configs/test_default.yaml")]) == resolve_config(
+        ["test", "--strategy", "omac", "--ratio", "0.7"]
+    )
+
+
+def test_data_folder_shortcut(tmp_path):
+    (tmp_path / "worldsense").mkdir()
+    one = resolve_config(["test", "--data", str(tmp_path / "worldsense"), "--benchmark", "worldsense"])
+    assert one["data"]["paths"] == {"worldsense": str(tmp_path / "worldsense")}
+    parent = resolve_config(["test", "--data", str(tmp_path)])
+    assert parent["data"]["data_dir"] == str(tmp_path) and parent["data"]["benchmarks"] == ["worldsense"]
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        resolve_config(["test", "--data", str(tmp_path / "missing")])
+    with pytest.raises(ValueError, match="pass --benchmark"):
+        resolve_config(["test", "--data", str(tmp_path / "worldsense")])
+
+
+def test_expand_shortcuts(tmp_path):
+    config = write_yaml(tmp_path / "m.yaml", {"model": "tiny"})
+    assert expand_shortcuts(["test", "--model", "/ckpt/3b", "--data=/d"]) == ["test", "--model.model", "/ckpt/3b", "--data_folder=/d"]
+    assert expand_shortcuts(["test", "--model", config, "--model.ratio", "0.5"]) == ["test", "--model", config, "--model.ratio", "0.5"]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["test", "--help"]])
+def test_help_lists_strategies_and_benchmarks(argv, capsys):
+    with pytest.raises(SystemExit) as done:
+        run_cli(argv)
+    assert done.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for name in ("full", "omac", "omac_va", "omnizip", "dailyomni", "worldsense", "omnivideobench", "ugc_avqa"):
+        assert name in out
+
+
+def test_subcommand_picks_the_module():
+    from omarc.modules.cgrpo import CGRPOModule
+
+    assert model_class(["fit", "--strategy", "omac"]) is CGRPOModule
+    for sub in ("validate", "test", "predict"):
+        assert model_class([sub]) is OmniQAEvaluator
