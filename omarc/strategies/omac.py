@@ -39,21 +39,27 @@ from omarc.strategies.sequence import Modality, TokenSequence
 from omarc.strategies.similarity import local_distinctiveness, minmax, top_per_group, unit
 
 
-def frame_scores(frames: Tensor, mask: Tensor, query: Tensor | None) -> Tensor:
-    """Eqs. 1–2: s_t = cos(v̄_t, q) with v̄_t the mean of frame t's tokens. frames [T, P, D], mask [T, P], q [D] -> [T].
+def frame_means(frames: Tensor, mask: Tensor) -> Tensor:
+    """Eq. 1: v̄_t = (1/P) Σ_p v_tp over the real tokens; also the centroid c_t of eq. 3. [T, P, D], [T, P] -> [T, D]."""
+    m = mask.to(frames.dtype)
+    return torch.bmm(m[:, None, :], frames)[:, 0].float() / m.sum(1, keepdim=True).float().clamp_min(1.0)
 
-    Without a query every score is 0 (selection then rests on coverage alone).
-    """
+
+def frame_scores(means: Tensor, query: Tensor | None) -> Tensor:
+    """Eq. 2: s_t = cos(v̄_t, q). means [T, D], q [D] -> [T]; all 0 without a query (coverage alone then)."""
     if query is None:
-        return frames.new_zeros(frames.shape[0], dtype=torch.float32)
-    summary = _masked_mean(frames, mask)
-    return F.cosine_similarity(summary, query.float()[None], dim=-1)
+        return means.new_zeros(means.shape[0])
+    return F.cosine_similarity(means, query.float()[None], dim=-1)
 
 
-def token_contrast(frames: Tensor, mask: Tensor) -> Tensor:
-    """Eq. 3: α_tp = 1 − cos(v_tp, c_t), c_t the frame centroid. frames [T, P, D], mask [T, P] -> [T, P], 0 on padding."""
-    centroid = _masked_mean(frames, mask)
-    alpha = 1.0 - F.cosine_similarity(frames.float(), centroid[:, None], dim=-1)
+def token_contrast(frames: Tensor, mask: Tensor, means: Tensor) -> Tensor:
+    """Eq. 3: α_tp = 1 − cos(v_tp, c_t). frames [T, P, D], mask [T, P], c [T, D] -> [T, P], 0 on padding.
+
+    One pass over the frames: a batched dot with c_t and the token norms, no normalised copy.
+    """
+    dots = torch.bmm(frames, means.to(frames.dtype)[:, :, None])[..., 0].float()
+    norms = torch.linalg.vector_norm(frames, dim=-1).float() * torch.linalg.vector_norm(means, dim=-1)[:, None]
+    alpha = 1.0 - dots / norms.clamp_min(1e-8)
     return alpha.masked_fill(~mask, 0.0)
 
 
@@ -123,11 +129,6 @@ def anchor_merges(audio: Tensor, anchor: Tensor) -> tuple[Tensor, Tensor, Tensor
     weight = torch.maximum(cos_prev, cos_next).clamp_min(0.0)
     use = weight > 0
     return src[use], dst[use], weight[use]
-
-
-def _masked_mean(frames: Tensor, mask: Tensor) -> Tensor:
-    m = mask.to(torch.float32)[..., None]
-    return (frames.float() * m).sum(1) / m.sum(1).clamp_min(1.0)
 
 
 def query_embedding(seq: TokenSequence) -> tuple[Tensor | None, str | None]:
@@ -218,10 +219,10 @@ class OMAC(Compressor):
             else:
                 segment = torch.zeros_like(audio)
                 budget = torch.tensor([audio_budget], device=audio.device)
-            importance = local_distinctiveness(seq.embeds[0, audio], self.audio_context)
-            anchor = top_per_group(importance, segment, budget)
+            tokens = seq.embeds[0, audio]
+            anchor = top_per_group(local_distinctiveness(tokens, self.audio_context), segment, budget)
             keep[audio[anchor]] = True
-            src, dst, w = anchor_merges(seq.embeds[0, audio], anchor)
+            src, dst, w = anchor_merges(tokens, anchor)
             srcs.append(audio[src])
             dsts.append(audio[dst])
             weights.append(w)
@@ -266,8 +267,11 @@ class OMAC(Compressor):
             return VisualMemory(torch.zeros(L, dtype=torch.bool, device=device), empty, empty, empty,
                                 torch.zeros(0, device=device), none, torch.zeros(0, device=device))
         frames = seq.embeds[0][grids.index]  # [T, P, D]
-        scores = frame_scores(frames, grids.mask, query)
-        alpha = token_contrast(frames, grids.mask)
+        if frames.dtype in (torch.float16, torch.bfloat16):
+            frames = frames.float()
+        means = frame_means(frames, grids.mask)
+        scores = frame_scores(means, query)
+        alpha = token_contrast(frames, grids.mask, means)
         k = self.frames_to_keep(grids, video_budget)
         chosen = select_frames(scores, k, self.coverage)
         tokens = torch.zeros(grids.count, dtype=torch.long, device=device)

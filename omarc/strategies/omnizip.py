@@ -33,9 +33,15 @@ from omarc.strategies.layout import TIME_EPS, Grids, align_audio, video_grids
 from omarc.strategies.plan import CompressionReport, SamplePlan
 from omarc.strategies.registry import register
 from omarc.strategies.sequence import Modality, TokenSequence
-from omarc.strategies.similarity import group_softmax, local_distinctiveness, max_cosine, rank_in_group, top_per_group, unit
+from omarc.strategies.similarity import group_softmax, local_distinctiveness, max_cosine, rank_in_group, unit
 
 PROXY_NOTE = "audio_saliency absent: saliency proxy = local distinctiveness over ±audio_context tokens"
+
+
+def cosine_gram(frames: Tensor) -> Tensor:
+    """Cosine of every token pair inside each grid: [G, P, D] -> [G, P, P] (per grid, never over the sequence)."""
+    norms = torch.linalg.vector_norm(frames, dim=-1).clamp_min(1e-8)
+    return (frames @ frames.transpose(1, 2)) / (norms[:, :, None] * norms[:, None, :])
 
 
 def dpc_knn_scores(frames: Tensor, mask: Tensor, k: int) -> Tensor:
@@ -45,9 +51,8 @@ def dpc_knn_scores(frames: Tensor, mask: Tensor, k: int) -> Tensor:
     denser token (the largest distance in the grid for the densest one).
     frames [G, P, D], mask [G, P] -> [G, P], −inf on padding.
     """
-    G, P, _ = frames.shape
-    x = unit(frames)
-    dist = 1.0 - x @ x.transpose(1, 2)  # [G, P, P], per grid only
+    P = frames.shape[1]
+    dist = 1.0 - cosine_gram(frames)
     pair = mask[:, :, None] & mask[:, None, :]
     eye = torch.eye(P, dtype=torch.bool, device=frames.device)
     neighbours = dist.masked_fill(~pair | eye, torch.inf)
@@ -63,24 +68,29 @@ def dpc_knn_scores(frames: Tensor, mask: Tensor, k: int) -> Tensor:
     return (density * delta).masked_fill(~mask, -torch.inf)
 
 
-def temporal_change(frames: Tensor, mask: Tensor, hw: Tensor) -> Tensor:
+def temporal_change(frames: Tensor, mask: Tensor, hw: Tensor, rows: Tensor | None = None) -> Tensor:
     """1 − cos(v_{g,p}, v_{g−1,p'}) with p' the token at the same (h, w) in the previous grid.
 
-    A position absent from the previous grid (and every token of grid 0) scores 2, the maximum.
-    frames [T, P, D], mask [T, P], hw [T, P, 2] -> [T, P].
+    Computed for the grids ``rows`` (all by default). A position absent from the previous grid
+    (and every token of grid 0) scores 2, the maximum.
+    frames [T, P, D], mask [T, P], hw [T, P, 2], rows [R] -> [R, P].
     """
     T, P, _ = frames.shape
+    rows = torch.arange(T, device=frames.device) if rows is None else rows
     width = int(hw[..., 1].max()) + 1
     key = (hw[..., 0] * width + hw[..., 1]).clamp_min(0)
     table = torch.full((T, int(key.max()) + 1), -1, dtype=torch.long, device=frames.device)
-    rows = torch.arange(T, device=frames.device)[:, None].expand(T, P)
-    table[rows[mask], key[mask]] = torch.arange(P, device=frames.device).expand(T, P)[mask]
-    prev_slot = torch.full_like(key, -1)
-    prev_slot[1:] = torch.gather(table[:-1], 1, key[1:])
-    x = unit(frames)
-    prev = torch.gather(x.roll(1, 0), 1, prev_slot.clamp_min(0)[..., None].expand_as(x))
-    change = 1.0 - (x * prev).sum(-1)
-    return torch.where((prev_slot >= 0) & mask, change, torch.full_like(change, 2.0))
+    grid = torch.arange(T, device=frames.device)[:, None].expand(T, P)
+    table[grid[mask], key[mask]] = torch.arange(P, device=frames.device).expand(T, P)[mask]
+    prev_grid = (rows - 1).clamp_min(0)
+    prev_slot = torch.gather(table[prev_grid], 1, key[rows])
+    prev_slot = torch.where((rows > 0)[:, None] & mask[rows], prev_slot, torch.full_like(prev_slot, -1))
+    current = frames[rows]
+    prev = frames[prev_grid[:, None], prev_slot.clamp_min(0)]  # [R, P, D]
+    dots = (current * prev).sum(-1)
+    norms = torch.linalg.vector_norm(current, dim=-1) * torch.linalg.vector_norm(prev, dim=-1)
+    change = 1.0 - dots / norms.clamp_min(1e-8)
+    return torch.where(prev_slot >= 0, change, torch.full_like(change, 2.0))
 
 
 @register("omnizip")
@@ -161,19 +171,22 @@ class OmniZip(Compressor):
         src, dst, weight = empty, empty, torch.zeros(0, device=device)
         kept_audio = torch.zeros(audio.numel(), dtype=torch.bool, device=device)
         segment = align_audio(seq.time[0, audio], grids.time) if grids.count else torch.zeros_like(audio)
+        frames = embeds[grids.index]  # [T, P, D]
+        if frames.dtype in (torch.float16, torch.bfloat16):
+            frames = frames.float()
         if audio.numel():
             if seq.audio_saliency is None:
                 saliency = local_distinctiveness(embeds[audio], self.audio_context)
                 notes.append(PROXY_NOTE)
             else:
                 saliency = seq.audio_saliency[0, audio].float()
-            kept_audio, src, dst, weight = self.compress_audio(embeds, audio, saliency, audio_budget, grids, segment)
+            kept_audio, src, dst, weight = self.compress_audio(embeds, audio, saliency, audio_budget, grids, frames, segment)
             keep[audio[kept_audio]] = True
         per_grid_audio: list[int] = []
         tokens = torch.zeros(grids.count, dtype=torch.long, device=device)
         if grids.count:
             tokens = self.grid_budgets(seq, grids, audio, kept_audio, video_budget)
-            keep[self.select_video(seq, grids, tokens)] = True
+            keep[self.select_video(seq, grids, frames, tokens)] = True
             if audio.numel():
                 per_grid_audio = torch.bincount(segment[kept_audio], minlength=grids.count).tolist()
         report = CompressionReport(
@@ -187,7 +200,7 @@ class OmniZip(Compressor):
         return SamplePlan(keep=keep, merge_src=src, merge_dst=dst, merge_weight=weight, report=report)
 
     def compress_audio(
-        self, embeds: Tensor, audio: Tensor, saliency: Tensor, budget: int, grids: Grids, segment: Tensor
+        self, embeds: Tensor, audio: Tensor, saliency: Tensor, budget: int, grids: Grids, frames: Tensor, segment: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Step 1: salient tokens + uniform anchors (exactly ``budget`` kept), top-G merges into anchors.
 
@@ -208,23 +221,26 @@ class OmniZip(Compressor):
             return kept, empty, empty, torch.zeros(0, device=device)
         a = embeds[audio]
         _, owner = max_cosine(a[others], a[anchors])
-        score = self.video_match(embeds, a[others], segment[others], grids)
+        if grids.count:
+            score = self.video_match(frames, grids.mask, a[others], segment[others])
+        else:
+            score = a.new_zeros(others.numel(), dtype=torch.float32)
         chosen = rank_in_group(score, owner) < self.group_size
         weight = group_softmax(score[chosen], owner[chosen], n_anchor)
         return kept, audio[others[chosen]], audio[anchors[owner[chosen]]], weight
 
     @staticmethod
-    def video_match(embeds: Tensor, tokens: Tensor, segment: Tensor, grids: Grids) -> Tensor:
-        """Best cosine of each audio token [N, D] to the video tokens of its grid π(i); 0 without video. -> [N]."""
-        if grids.count == 0:
-            return tokens.new_zeros(tokens.shape[0], dtype=torch.float32)
-        frames = unit(embeds[grids.index]).masked_fill(~grids.mask[..., None], 0.0)  # [T, P, D]
+    def video_match(frames: Tensor, mask: Tensor, tokens: Tensor, segment: Tensor) -> Tensor:
+        """Best cosine of each audio token [N, D] to the video tokens of its grid π(i). frames [T, P, D] -> [N].
+
+        Audio tokens are grouped by grid ([T, A, D]) so only grid-sized blocks are ever compared.
+        """
         rank = rank_in_group(-torch.arange(segment.numel(), device=segment.device).float(), segment)
-        width = int(rank.max()) + 1
-        grouped = frames.new_zeros(grids.count, width, frames.shape[-1])
-        grouped[segment, rank] = unit(tokens)
-        cos = (grouped @ frames.transpose(1, 2)).masked_fill(~grids.mask[:, None, :], -torch.inf)  # [T, A, P]
-        return cos.amax(2)[segment, rank]
+        grouped = frames.new_zeros(frames.shape[0], int(rank.max()) + 1, frames.shape[-1])
+        grouped[segment, rank] = unit(tokens).to(frames.dtype)
+        norms = torch.linalg.vector_norm(frames, dim=-1).clamp_min(1e-8)
+        cos = (grouped @ frames.transpose(1, 2)) / norms[:, None, :]  # [T, A, P]
+        return cos.masked_fill(~mask[:, None, :], -torch.inf).amax(2)[segment, rank].float()
 
     def grid_budgets(self, seq: TokenSequence, grids: Grids, audio: Tensor, kept_audio: Tensor, budget: int) -> Tensor:
         """Steps 2–3: tokens kept per grid, ∝ P·(1 − ρ_v(window)), exact total ``budget``. -> [T] long."""
@@ -242,15 +258,16 @@ class OmniZip(Compressor):
             drop = torch.where(has_audio, rule[window], drop)
         return allocate(budget, grids.size.double() * (1.0 - drop), grids.size)
 
-    def select_video(self, seq: TokenSequence, grids: Grids, tokens: Tensor) -> Tensor:
+    def select_video(self, seq: TokenSequence, grids: Grids, frames: Tensor, tokens: Tensor) -> Tensor:
         """Step 4: sequence indices of the kept video tokens (DPC-kNN on first grids, change on later ones)."""
         window = torch.floor(grids.time.double() / self.window_s + TIME_EPS).long()
         first = torch.ones_like(window, dtype=torch.bool)
         first[1:] = window[1:] != window[:-1]
-        frames = seq.embeds[0][grids.index]
-        score = temporal_change(frames, grids.mask, seq.patch_hw[0][grids.index])
-        if bool(first.any()):
-            score[first] = dpc_knn_scores(frames[first], grids.mask[first], self.knn)
+        score = torch.empty(grids.index.shape, device=frames.device)
+        score[first] = dpc_knn_scores(frames[first], grids.mask[first], self.knn)
+        later = (~first).nonzero().squeeze(1)
+        if later.numel():
+            score[later] = temporal_change(frames, grids.mask, seq.patch_hw[0][grids.index], later)
         score = score.masked_fill(~grids.mask, -torch.inf)
         order = torch.sort(score, dim=1, descending=True, stable=True).indices
         rank = torch.empty_like(order).scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))

@@ -43,19 +43,19 @@ def local_distinctiveness(x: Tensor, context: int) -> Tensor:
 
     A token that departs from its local temporal context (an onset, a new word, a sound event)
     scores high; steady background scores low. x [N, D] in stream order -> [N] in [0, 2].
+    Window sums come from one running sum over rows; the cosine ignores the mean's 1/count.
     """
     n = x.shape[0]
     if n < 2:
         return x.new_zeros(n, dtype=torch.float32)
     xf = x.float()
-    window = 2 * min(context, n - 1) + 1
-    pad = window // 2
-    # avg_pool1d over the token axis; count_include_pad=False gives exact means at the edges.
-    mean = F.avg_pool1d(xf.T[None], window, stride=1, padding=pad, count_include_pad=False)[0].T
-    i = torch.arange(n, device=x.device, dtype=xf.dtype)
-    count = i.clamp(max=pad) + (n - 1 - i).clamp(max=pad) + 1
-    neighbours = (mean * count[:, None] - xf) / (count[:, None] - 1)
-    return 1.0 - F.cosine_similarity(xf, neighbours, dim=-1)
+    running = torch.cat([xf.new_zeros(1, xf.shape[1]), xf.cumsum(0)])  # [N + 1, D]
+    i = torch.arange(n, device=x.device)
+    hi, lo = (i + context + 1).clamp(max=n), (i - context).clamp(min=0)
+    neighbours = running[hi] - running[lo] - xf
+    dots = torch.linalg.vecdot(xf, neighbours)
+    norms = torch.linalg.vector_norm(xf, dim=-1) * torch.linalg.vector_norm(neighbours, dim=-1)
+    return 1.0 - dots / norms.clamp_min(1e-8)
 
 
 def rank_in_group(scores: Tensor, groups: Tensor) -> Tensor:

@@ -54,21 +54,23 @@ def build_sequence(
     n_audio = int(round(duration * audio_rate))
     n_chunks = max(grids, int(-(-duration // seconds_per_grid)) if n_audio else 0)
     top = origin
+    chunk_of = [min(int(j / audio_rate // seconds_per_grid), n_chunks - 1) for j in range(n_audio)]
     for c in range(n_chunks):
         if c < grids:
+            t_pos = origin + int(round(c * seconds_per_grid * POSITIONS_PER_SECOND))
             for h in range(hw[0]):
                 for w in range(hw[1]):
-                    t_pos = origin + int(round(c * seconds_per_grid * POSITIONS_PER_SECOND))
                     modality.append(int(Modality.VIDEO)); frame.append(c); time.append(c * seconds_per_grid)
                     hw_list.append((h, w)); query_mask.append(False); pos.append((t_pos, origin + h, origin + w))
                     top = max(top, t_pos, origin + h, origin + w)
-        for j in range(n_audio):
+        for j in range(chunk_of.index(c) if c in chunk_of else n_audio, n_audio):
+            if chunk_of[j] != c:
+                break
             t = j / audio_rate
-            if c * seconds_per_grid <= t + 1e-9 < (c + 1) * seconds_per_grid or (c == n_chunks - 1 and t >= (c + 1) * seconds_per_grid):
-                p = origin + int(round(t * POSITIONS_PER_SECOND))
-                modality.append(int(Modality.AUDIO)); frame.append(-1); time.append(t)
-                hw_list.append((-1, -1)); query_mask.append(False); pos.append((p, p, p))
-                top = max(top, p)
+            p = origin + int(round(t * POSITIONS_PER_SECOND))
+            modality.append(int(Modality.AUDIO)); frame.append(-1); time.append(t)
+            hw_list.append((-1, -1)); query_mask.append(False); pos.append((p, p, p))
+            top = max(top, p)
     cursor = top + 1
     text(Modality.OTHER)
     text(Modality.OTHER)

@@ -12,6 +12,7 @@ from omarc.strategies.budget import retained
 from omarc.strategies.layout import align_audio, video_grids
 from omarc.strategies.omac import (
     anchor_merges,
+    frame_means,
     frame_scores,
     guidance_weights,
     memory_weights,
@@ -33,14 +34,16 @@ def test_eqs_1_2_frame_score_is_cosine_of_mean_frame_to_query():
     mask = torch.ones(2, 2, dtype=torch.bool)
     q = torch.tensor([1.0, 1.0])
     expected = [cos([1.0, 1.0], [1, 1]), cos([0.0, 2.0], [1, 1])]
-    torch.testing.assert_close(frame_scores(frames, mask, q), torch.tensor(expected))
+    torch.testing.assert_close(frame_scores(frame_means(frames, mask), q), torch.tensor(expected))
     padded = torch.tensor([[[1.0, 0.0], [9.0, 9.0]]])  # the padded token must not enter the mean
-    torch.testing.assert_close(frame_scores(padded, torch.tensor([[True, False]]), q), torch.tensor([cos([1, 0], [1, 1])]))
+    means = frame_means(padded, torch.tensor([[True, False]]))
+    torch.testing.assert_close(frame_scores(means, q), torch.tensor([cos([1, 0], [1, 1])]))
 
 
 def test_eq_3_contrast_against_frame_centroid():
     frames = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])
-    alpha = token_contrast(frames, torch.ones(1, 3, dtype=torch.bool))
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    alpha = token_contrast(frames, mask, frame_means(frames, mask))
     c = [2 / 3, 2 / 3]
     torch.testing.assert_close(alpha[0], torch.tensor([1 - cos([1, 0], c), 1 - cos([0, 1], c), 0.0]))
 
