@@ -32,8 +32,8 @@ def test_omarc_test_on_the_embedded_default_prints_results_and_resumes(workdir, 
     run_cli(["test", "--strategy", "omac", "--ratio", "0.7", "--data.limit", "1", "--trainer.limit_test_batches", "2"])
     out = capsys.readouterr().out
     assert "embedded default" in out and "on the CPU" in out
-    assert "accuracy" in out and "mean tokens_in_video: 16" in out
-    assert f"mean tokens_out_video: {retained(16, 0.7)}" in out
+    assert "accuracy" in out and "all " in out
+    assert f"video 16 -> {retained(16, 0.7)}, audio 200 -> {retained(200, 0.7)}" in out
     path = RUN / "predictions.jsonl"
     first = path.read_text()
     assert len(PredictionWriter(path).read()) == 2

@@ -163,5 +163,23 @@ def format_results(flat: dict[str, float]) -> str:
     width = max(len(r[0]) for r in rows) + 2
     lines = [f"{'group':<{width}}{'n':>7}{'failed':>8}{'accuracy':>10}"]
     lines += [f"{n:<{width}}{int(v['count']):>7}{int(v['failed']):>8}{100 * v['accuracy']:>9.1f}%" for n, v in rows]
-    lines += [f"mean {name}: {value:.4g}" for name, value in tree["means"].items()]
+    lines += _mean_lines(dict(tree["means"]))
     return "\n".join(lines)
+
+
+def _mean_lines(means: dict[str, float]) -> list[str]:
+    """Token counts as "in -> out" per modality, then times and memory, then any other stat."""
+    def show(value: float) -> str:
+        return "n/a" if value != value else f"{value:.4g}"
+
+    lines = []
+    pairs = [m for m in ("video", "audio", "total") if f"tokens_in_{m}" in means and f"tokens_out_{m}" in means]
+    if pairs:
+        parts = [f"{m} {show(means.pop(f'tokens_in_{m}'))} -> {show(means.pop(f'tokens_out_{m}'))}" for m in pairs]
+        lines.append("tokens per sample (mean, before -> after compression): " + ", ".join(parts))
+    timing = [(label, means.pop(key)) for key, label in
+              (("prefill_seconds", "prefill s"), ("e2e_seconds", "end-to-end s"), ("peak_memory_mb", "peak CUDA MiB"))
+              if key in means]
+    if timing:
+        lines.append("per batch (mean): " + ", ".join(f"{label} {show(v)}" for label, v in timing))
+    return lines + [f"mean {name}: {show(value)}" for name, value in means.items()]

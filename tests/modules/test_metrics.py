@@ -71,6 +71,7 @@ def test_nest_and_format():
     assert tree["means"]["e2e_seconds"] == pytest.approx(3.2)
     table = format_results(flat)
     assert "  Inférence" in table and "50.0%" in table and table.splitlines()[1].startswith("all")
+    assert table.splitlines()[-1] == "per batch (mean): end-to-end s 3.2"
 
 
 def _free_port() -> int:
