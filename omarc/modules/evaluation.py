@@ -243,11 +243,12 @@ class OmniQAEvaluator(pl.LightningModule):
             )
         return PredictionRow(id=str(record), benchmark=UNKNOWN_BENCHMARK, error=message)
 
-    def _update_metrics(self, rows: list[PredictionRow]) -> None:
+    def _update_metrics(self, rows: list[PredictionRow], metric: QAAccuracy | None = None) -> None:
+        metric = self.qa_metrics if metric is None else metric
         if not rows:
             return
-        stats = {name: torch.tensor([_stat(row, name) for row in rows], dtype=torch.float64) for name in self.qa_metrics.stats}
-        self.qa_metrics.update(
+        stats = {name: torch.tensor([_stat(row, name) for row in rows], dtype=torch.float64) for name in metric.stats}
+        metric.update(
             [r.id for r in rows], [r.benchmark for r in rows], [r.category for r in rows],
             torch.tensor([r.correct for r in rows]), torch.tensor([r.failed for r in rows]), stats,
         )
@@ -255,7 +256,7 @@ class OmniQAEvaluator(pl.LightningModule):
     # ----------------------------------------------------------------- results
     def _finish(self, stage: str, log_metrics: bool = True) -> None:
         flat = self.qa_metrics.compute()
-        if log_metrics:
+        if log_metrics:  # compute() already gathered every rank's rows: the values agree across ranks
             self.log_dict({k: float(v) for k, v in flat.items() if v == v}, sync_dist=False)
         self._save(stage, flat)
 
@@ -273,10 +274,8 @@ class OmniQAEvaluator(pl.LightningModule):
         # Lightning skips every loop hook when nothing is left to run (all samples finished earlier).
         if stage in ("test", "validate", "predict") and stage not in self.results and self._writer is not None:
             local = QAAccuracy(stats=self.qa_metrics.stats)
-            self.qa_metrics, kept = local, self.qa_metrics
-            self._update_metrics(self._writer.read())
+            self._update_metrics(self._writer.read(), local)
             self._save(stage, local.compute())
-            self.qa_metrics = kept
 
     def _save(self, stage: str, flat: dict[str, float]) -> None:
         self.results[stage] = flat

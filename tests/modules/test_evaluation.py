@@ -66,7 +66,7 @@ def test_test_run_writes_rows_metrics_results_and_tensorboard(tmp_path, dailyomn
     assert events.Scalars("accuracy")[0].value == pytest.approx(accuracy)
 
 
-def test_ratio_zero_answers_like_full_tokens(tmp_path, dailyomni):
+def test_ratio_zero_and_batching_answer_like_full_tokens_one_by_one(tmp_path, dailyomni):
     outputs = {}
     for strategy in ("full", "omac"):
         model = OmniQAEvaluator(strategy=strategy, ratio=0.0, output_dir=str(tmp_path / strategy))
@@ -74,6 +74,13 @@ def test_ratio_zero_answers_like_full_tokens(tmp_path, dailyomni):
         outputs[strategy] = [(r.id, r.prediction, r.tokens_out) for r in rows_of(tmp_path / strategy)]
     assert len(outputs["full"]) == 2
     assert outputs["omac"] == outputs["full"]
+
+    # Two samples in one left-padded batch: same rows, in the same order, as one by one.
+    out = tmp_path / "batched"
+    model = OmniQAEvaluator(strategy="full", output_dir=str(out))
+    trainer(tmp_path, limit_test_batches=1).test(model, datamodule=datamodule(dailyomni, batch_size=2))
+    assert [(r.id, r.prediction, r.tokens_out) for r in rows_of(out)] == outputs["full"]
+    assert [r.batch_size for r in rows_of(out)] == [2, 2]
 
 
 def test_interrupted_run_resumes_without_redoing_finished_samples(tmp_path, dailyomni):
