@@ -151,10 +151,11 @@ def test_a_row_stops_at_its_end_token_and_is_padded_after_it(tiny_backbone, comp
 
 def test_deepstack_companions_are_applied_and_follow_the_compressor(tiny_backbone, compressed):
     family, _, backbone = tiny_backbone
-    if family != "qwen3_omni":
-        pytest.skip("DeepStack is a Qwen3-Omni feature")
     seq, out = compressed
     c = out.sequence
+    if family == "qwen2_5_omni":  # no DeepStack: nothing rides along, nothing extra goes in
+        assert c.companions == {} and backbone.prefill_extras(c) == {}
+        return
     extras = backbone.prefill_extras(c)
     visual = (c.modality == Modality.VIDEO) & c.attention_mask
     assert torch.equal(extras["visual_pos_masks"], visual)
@@ -192,3 +193,21 @@ def test_next_positions_ignore_padding():
         query_mask=torch.zeros(2, 4, dtype=torch.bool),
     )
     assert next_positions(seq).tolist() == [10, 5]
+
+
+def test_model_rope_deltas_follow_the_compressed_prompt(tiny_backbone, compressed, make_batch):
+    """After a prefill, the thinker's own rope_deltas put the next token at max(position) + 1."""
+    family, thinker, backbone = tiny_backbone
+    seq, out = compressed
+    with torch.no_grad():
+        backbone.generate(seq, max_new_tokens=1)
+        batch = make_batch(thinker, family)
+        _, hf_deltas = thinker.model.get_rope_index(
+            batch["input_ids"], None, batch["video_grid_thw"], batch["attention_mask"], True,
+            batch["feature_attention_mask"].sum(-1), batch["video_second_per_grid"],
+        )
+        assert torch.equal(thinker.model.rope_deltas.to(hf_deltas.dtype), hf_deltas)
+        backbone.generate(out.sequence, max_new_tokens=1)
+    kept = out.sequence.attention_mask.sum(-1)
+    assert torch.equal(thinker.model.rope_deltas[:, 0], next_positions(out.sequence) - kept)
+    assert (thinker.model.rope_deltas > hf_deltas).all()  # fewer tokens, same last position

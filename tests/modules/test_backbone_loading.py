@@ -49,7 +49,11 @@ def test_unknown_model_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize(
     "name, hidden, layers, vocab",
-    [("qwen2.5-omni-3b", 2048, 36, 151936), ("qwen2.5-omni-7b", 3584, 28, 152064), ("qwen3-omni-30b-a3b", 2048, 48, 152064)],
+    [
+        ("qwen2.5-omni-3b", 2048, 36, 151936),
+        ("qwen2.5-omni-7b", 3584, 28, 152064),
+        ("qwen3-omni-30b-a3b", 2048, 48, 152064),
+    ],
 )
 def test_architectures_have_the_published_sizes(name, hidden, layers, vocab):
     config, _ = architecture_config(name)

@@ -47,7 +47,8 @@ def test_processor_batch_equals_transformers_at_ratio_zero(processor_batch, to_h
     assert not batch["attention_mask"].bool().all()
     with torch.no_grad():
         ref = thinker(**to_hf(batch)).logits[:, -1]
-        ref_tokens = thinker.generate(**to_hf(batch), max_new_tokens=5, do_sample=False)[:, batch["input_ids"].shape[1]:]
+        ref_tokens = thinker.generate(**to_hf(batch), max_new_tokens=5, do_sample=False)
+        ref_tokens = ref_tokens[:, batch["input_ids"].shape[1]:]
         seq = backbone.encode(batch)
         gen = backbone.generate(seq, max_new_tokens=5)
     assert (gen.first_logits - ref).abs().max() <= 1e-5

@@ -39,10 +39,11 @@ MODEL_TYPES = {
 #: The tiny random models built by :mod:`omarc.modules.tiny`.
 TINY = {"tiny": "qwen2_5_omni", "tiny-qwen3": "qwen3_omni"}
 
-_QWEN25_AUDIO = dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120, num_mel_bins=128,
-                     n_window=100, max_source_positions=1500)
+_QWEN25_AUDIO = dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120,
+                     num_mel_bins=128, n_window=100, max_source_positions=1500)
 _QWEN25_VISION = dict(depth=32, hidden_size=1280, num_heads=16, intermediate_size=3420, patch_size=14,
-                      temporal_patch_size=2, spatial_merge_size=2, window_size=112, fullatt_block_indexes=[7, 15, 23, 31])
+                      temporal_patch_size=2, spatial_merge_size=2, window_size=112,
+                      fullatt_block_indexes=[7, 15, 23, 31])
 _QWEN25_IDS = dict(audio_token_index=151646, image_token_index=151655, video_token_index=151656,
                    audio_start_token_id=151647, audio_end_token_id=151648, vision_start_token_id=151652,
                    vision_end_token_id=151653, position_id_per_seconds=25, seconds_per_chunk=2)
@@ -130,7 +131,8 @@ def wrap_thinker(thinker: PreTrainedModel, family: str, processor: ProcessorMixi
         raise ValueError(f"unknown backbone family {family!r}; expected one of {sorted(FAMILY_CLASSES)}")
     eos, pad = _eos_and_pad(thinker, processor)
     adapter = FAMILY_CLASSES[family][2]
-    backbone = adapter(thinker, eos_token_ids=eos, pad_token_id=pad, special_token_ids=_tokenizer_special_ids(processor))
+    special = _tokenizer_special_ids(processor)
+    backbone = adapter(thinker, eos_token_ids=eos, pad_token_id=pad, special_token_ids=special)
     return backbone.train(thinker.training)
 
 

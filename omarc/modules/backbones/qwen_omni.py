@@ -139,37 +139,11 @@ class QwenOmniBackbone(OmniBackbone):
         attention_mask = batch["attention_mask"].to(device).bool()
         audio_mask = (input_ids == self.audio_token_id) & attention_mask
         video_mask = (input_ids == self.video_token_id) & attention_mask
-        embeds = self.embed(input_ids)
-        companions: dict[str, Tensor] = {}
-        saliency = None
-        grid = batch.get("video_grid_thw")
-        feature_lens = None
-
-        if batch.get("input_features") is not None:
-            feature_mask = batch["feature_attention_mask"].to(device)
-            feature_lens = feature_mask.sum(-1)
-            audio, scores = self._audio_features(batch["input_features"].to(device), feature_mask, audio_saliency)
-            self._check_count("audio", audio.shape[0], audio_mask)
-            embeds = embeds.masked_scatter(audio_mask[..., None], audio.to(embeds.dtype))
-            if scores is not None:
-                saliency = torch.zeros(audio_mask.shape, dtype=torch.float32, device=device)
-                saliency[audio_mask] = scores
-        elif audio_mask.any():
-            raise ValueError("input_ids contain audio placeholders but the batch has no input_features")
-
-        if batch.get("pixel_values_videos") is not None:
-            grid = grid.to(device)
-            video, levels = self.video_features(batch["pixel_values_videos"].to(device), grid)
-            self._check_count("video", video.shape[0], video_mask)
-            embeds = embeds.masked_scatter(video_mask[..., None], video.to(embeds.dtype))
-            for name, feats in levels.items():
-                companions[name] = torch.zeros_like(embeds).masked_scatter(video_mask[..., None], feats.to(embeds.dtype))
-        elif video_mask.any():
-            raise ValueError("input_ids contain video placeholders but the batch has no pixel_values_videos")
-
-        second_per_grid = batch.get("video_second_per_grid")
-        if second_per_grid is not None:
-            second_per_grid = second_per_grid.to(device)
+        embeds, saliency = self._place_audio(batch, self.embed(input_ids), audio_mask, audio_saliency)
+        embeds, companions = self._place_video(batch, embeds, video_mask)
+        grid, second_per_grid = (_on(batch.get(key), device) for key in ("video_grid_thw", "video_second_per_grid"))
+        has_audio = batch.get("input_features") is not None
+        feature_lens = batch["feature_attention_mask"].to(device).sum(-1) if has_audio else None
         positions, _ = self.thinker.model.get_rope_index(
             input_ids,
             None,
@@ -197,6 +171,39 @@ class QwenOmniBackbone(OmniBackbone):
             audio_saliency=saliency,
             companions=companions,
         )
+
+    def _place_audio(
+        self, batch: dict[str, Tensor], embeds: Tensor, audio_mask: Tensor, audio_saliency: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """Audio tower outputs written into the audio placeholders; saliency [B, L] when asked."""
+        saliency = torch.zeros(audio_mask.shape, dtype=torch.float32, device=embeds.device) if audio_saliency else None
+        if batch.get("input_features") is None:
+            if audio_mask.any():
+                raise ValueError("input_ids contain audio placeholders but the batch has no input_features")
+            return embeds, saliency
+        feature_mask = batch["feature_attention_mask"].to(embeds.device)
+        audio, scores = self._audio_features(batch["input_features"].to(embeds.device), feature_mask, audio_saliency)
+        self._check_count("audio", audio.shape[0], audio_mask)
+        if scores is not None:
+            saliency[audio_mask] = scores
+        return embeds.masked_scatter(audio_mask[..., None], audio.to(embeds.dtype)), saliency
+
+    def _place_video(
+        self, batch: dict[str, Tensor], embeds: Tensor, video_mask: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Vision tower outputs written into the video placeholders; companions [B, L, D] zero elsewhere."""
+        if batch.get("pixel_values_videos") is None:
+            if video_mask.any():
+                raise ValueError("input_ids contain video placeholders but the batch has no pixel_values_videos")
+            return embeds, {}
+        device = embeds.device
+        video, levels = self.video_features(batch["pixel_values_videos"].to(device), batch["video_grid_thw"].to(device))
+        self._check_count("video", video.shape[0], video_mask)
+        mask = video_mask[..., None]
+        companions = {
+            name: torch.zeros_like(embeds).masked_scatter(mask, f.to(embeds.dtype)) for name, f in levels.items()
+        }
+        return embeds.masked_scatter(mask, video.to(embeds.dtype)), companions
 
     def _audio_features(self, features: Tensor, feature_mask: Tensor, saliency: bool) -> tuple[Tensor, Tensor | None]:
         get = self.thinker.model.get_audio_features
@@ -300,6 +307,8 @@ class QwenOmniBackbone(OmniBackbone):
         first_logits = self.lm_head(hidden[:, -1]).float()
         _synchronize(device)
         prefill_seconds = time.perf_counter() - start
+        # Keep the model's own decode offset right too, for anyone continuing through thinker.forward.
+        self.thinker.model.rope_deltas = (next_positions(seq) - seq.attention_mask.sum(-1))[:, None]
 
         start = time.perf_counter()
         cache.batch_repeat_interleave(n)
@@ -358,6 +367,10 @@ class QwenOmniBackbone(OmniBackbone):
             **self.prefill_extras(seq, extra_tokens=T),
         )
         return token_logprobs(self.lm_head(hidden[:, L - 1 : L + T - 1]), completions, temperature)
+
+
+def _on(value: Tensor | None, device: torch.device) -> Tensor | None:
+    return None if value is None else value.to(device)
 
 
 def _flag(value) -> bool:
