@@ -36,7 +36,7 @@ UNKNOWN_BENCHMARK = "unknown"
 #: Where runs go when ``output_dir`` is not given (relative to the working directory, stable across restarts).
 DEFAULT_RUNS_DIR = "runs"
 #: Datamodule attributes that define which questions a run answers; a resumed run must match them.
-DATA_SIGNATURE = ("benchmarks", "split", "data_dir", "paths", "categories", "audio", "fps", "max_frames", "seed")
+DATA_SIGNATURE = ("benchmarks", "split", "data_dir", "paths", "categories", "seed")
 
 
 class SampleTransform:
@@ -96,6 +96,7 @@ class OmniQAEvaluator(pl.LightningModule):
         self.qa_metrics = QAAccuracy()
         self.backbone = None
         self.processor = None
+        self.family: str | None = None
         self.results: dict[str, dict[str, float]] = {}
         self._writer: PredictionWriter | None = None
         self._resumed: list[PredictionRow] = []
@@ -106,8 +107,8 @@ class OmniQAEvaluator(pl.LightningModule):
         self.results.pop(stage, None)
         if self.backbone is None:
             dtype = getattr(torch, self.hparams.dtype) if self.hparams.dtype else None
-            self.backbone, self.processor, family = load_backbone(self.hparams.model, dtype=dtype, device="cpu")
-            self.family = family
+            # Loaded on the CPU; Lightning moves the module to its device after set-up.
+            self.backbone, self.processor, self.family = load_backbone(self.hparams.model, dtype=dtype, device="cpu")
         datamodule = self.trainer.datamodule
         if datamodule is None or not hasattr(datamodule, "set_transform"):
             raise ValueError("OmniQAEvaluator needs a datamodule with set_transform(), e.g. OmniQADataModule")
@@ -135,8 +136,11 @@ class OmniQAEvaluator(pl.LightningModule):
 
     def run_signature(self) -> dict:
         """Everything that changes the answers of a sample; a resumed run must match it."""
-        model_side = {k: v for k, v in self.hparams.items() if k != "output_dir"}
-        data_side = {k: getattr(self.trainer.datamodule, k, None) for k in DATA_SIGNATURE}
+        model_side = {k: v for k, v in self.hparams.items() if k != "output_dir" and not k.startswith("_")}
+        datamodule = self.trainer.datamodule
+        data_side = {k: getattr(datamodule, k, None) for k in DATA_SIGNATURE}
+        # OmniQADataModule keeps its media settings (fps, max_frames, max_pixels, audio) in its decode partial.
+        data_side["media"] = dict(getattr(getattr(datamodule, "decode", None), "keywords", {}))
         return json.loads(json.dumps({"model": model_side, "data": data_side}, default=str))
 
     def _check_run_file(self, path: Path) -> None:

@@ -113,6 +113,8 @@ def test_changed_settings_refuse_to_resume(tmp_path, dailyomni):
     trainer(tmp_path, limit_test_batches=1).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni))
     with pytest.raises(ValueError, match="model.strategy"):
         trainer(tmp_path).test(OmniQAEvaluator(strategy="full", output_dir=str(out)), datamodule=datamodule(dailyomni))
+    with pytest.raises(ValueError, match="data.media"):
+        trainer(tmp_path).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni, fps=2.0))
 
 
 def test_undecodable_video_is_a_failed_wrong_sample(tmp_path, dailyomni):
