@@ -234,6 +234,7 @@ class OmniQAEvaluator(pl.LightningModule):
                     e2e_seconds=seconds,
                     peak_memory_mb=peak,
                     batch_size=len(records),
+                    extra=dict(record.extra),
                 )
             )
         return rows
@@ -243,7 +244,7 @@ class OmniQAEvaluator(pl.LightningModule):
         if isinstance(record, QARecord):
             return PredictionRow(
                 id=record.id, benchmark=record.benchmark, category=record.category, question=record.question,
-                options=list(record.options), answer=record.answer, error=message,
+                options=list(record.options), answer=record.answer, error=message, extra=dict(record.extra),
             )
         return PredictionRow(id=str(record), benchmark=UNKNOWN_BENCHMARK, error=message)
 

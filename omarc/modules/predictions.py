@@ -20,7 +20,9 @@ class PredictionRow:
     ``tokens_in`` / ``tokens_out``: tokens per modality before / after compression;
     ``prefill_seconds``: LLM prefill of the sample's batch; ``e2e_seconds``: encode + compress +
     prefill + decode of that batch (``batch_size`` samples); ``peak_memory_mb``: CUDA peak during
-    the batch (None on the CPU); ``error``: why the sample failed (it then counts as wrong).
+    the batch (None on the CPU); ``error``: why the sample failed (it then counts as wrong);
+    ``extra``: the record's benchmark-specific fields, for the official sub-scores (e.g. WorldSense
+    ``task_domain``, ``audio_class``).
     """
 
     id: str
@@ -39,6 +41,7 @@ class PredictionRow:
     peak_memory_mb: float | None = None
     batch_size: int = 1
     error: str | None = None
+    extra: dict = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -81,7 +84,7 @@ class PredictionWriter:
     def write(self, row: PredictionRow) -> None:
         """Append one row and flush it to the OS (one ``os.write``: whole lines even with several ranks)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(asdict(row), ensure_ascii=False) + "\n").encode("utf-8")
+        line = (json.dumps(asdict(row), ensure_ascii=False, default=str) + "\n").encode("utf-8")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line)

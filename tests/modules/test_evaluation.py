@@ -52,6 +52,7 @@ def test_test_run_writes_rows_metrics_results_and_tensorboard(tmp_path, dailyomn
         assert row.parsed == extract_answer(row.prediction, row.options)
         assert row.correct == (row.parsed == row.answer)
         assert 0 < row.prefill_seconds < row.e2e_seconds and row.peak_memory_mb is None
+        assert row.extra["duration_group"]  # DailyOmni's 30s / 60s sub-score group travels with the row
 
     results = json.loads((out / "test" / "results.json").read_text())
     accuracy = sum(r.correct for r in rows) / len(rows)
