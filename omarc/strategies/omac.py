@@ -36,7 +36,7 @@ from omarc.strategies.layout import Grids, align_audio, video_grids
 from omarc.strategies.plan import CompressionReport, SamplePlan
 from omarc.strategies.registry import register
 from omarc.strategies.sequence import Modality, TokenSequence
-from omarc.strategies.similarity import local_distinctiveness, minmax, top_per_group, unit
+from omarc.strategies.similarity import local_distinctiveness, minmax, row_ranks, top_per_group, unit
 
 
 def frame_means(frames: Tensor, mask: Tensor) -> Tensor:
@@ -154,6 +154,13 @@ class VisualMemory:
     tokens_per_grid: Tensor  # [T] long, memory token included
     scores: Tensor  # [T] eq. 2
 
+    @classmethod
+    def empty(cls, length: int, device: torch.device) -> "VisualMemory":
+        """No video in the sample: nothing kept, nothing merged."""
+        none = torch.zeros(0, dtype=torch.long, device=device)
+        return cls(torch.zeros(length, dtype=torch.bool, device=device), none, none, none,
+                   torch.zeros(0, device=device), none, torch.zeros(0, device=device))
+
 
 @register("omac")
 class OMAC(Compressor):
@@ -203,7 +210,10 @@ class OMAC(Compressor):
         query, note = query_embedding(seq)
         if note and grids.count:
             notes.append(note)
-        visual = self.compress_video(seq, grids, video_budget, query)
+        if grids.count:
+            visual = self.compress_video(seq, grids, video_budget, query)
+        else:
+            visual = VisualMemory.empty(L, seq.embeds.device)
         audio = ((seq.modality[0] == int(Modality.AUDIO)) & seq.attention_mask[0]).nonzero().squeeze(1)
         keep = seq.attention_mask[0] & (seq.modality[0] != int(Modality.VIDEO)) & (seq.modality[0] != int(Modality.AUDIO))
         keep |= visual.keep
@@ -261,11 +271,6 @@ class OMAC(Compressor):
     def compress_video(self, seq: TokenSequence, grids: Grids, video_budget: int, query: Tensor | None) -> VisualMemory:
         """Frame selection (eqs. 1–2), contrast filtering (eq. 3) and frame memory tokens (eq. 4)."""
         L, device = seq.length, seq.embeds.device
-        empty = torch.zeros(0, dtype=torch.long, device=device)
-        if grids.count == 0:
-            none = torch.zeros(0, dtype=torch.long, device=device)
-            return VisualMemory(torch.zeros(L, dtype=torch.bool, device=device), empty, empty, empty,
-                                torch.zeros(0, device=device), none, torch.zeros(0, device=device))
         frames = seq.embeds[0][grids.index]  # [T, P, D]
         if frames.dtype in (torch.float16, torch.bfloat16):
             frames = frames.float()
@@ -278,11 +283,9 @@ class OMAC(Compressor):
         if k:
             extra = allocate(video_budget - k, alpha[chosen].sum(1).double(), grids.size[chosen] - 1)
             tokens[chosen] = 1 + extra
-        size = grids.size
-        has_memory = (tokens >= 2) & (tokens < size)
+        has_memory = (tokens >= 2) & (tokens < grids.size)
         explicit_count = tokens - has_memory.long()
-        order = torch.sort(alpha.masked_fill(~grids.mask, -torch.inf), dim=1, descending=True, stable=True).indices
-        rank = torch.empty_like(order).scatter_(1, order, torch.arange(order.shape[1], device=device).expand_as(order))
+        rank = row_ranks(alpha.masked_fill(~grids.mask, -torch.inf))
         explicit = (rank < explicit_count[:, None]) & grids.mask
         slot = (rank == explicit_count[:, None]) & has_memory[:, None] & grids.mask
         weights = memory_weights(minmax(alpha, grids.mask), explicit)

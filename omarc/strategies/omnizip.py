@@ -33,7 +33,7 @@ from omarc.strategies.layout import TIME_EPS, Grids, align_audio, video_grids
 from omarc.strategies.plan import CompressionReport, SamplePlan
 from omarc.strategies.registry import register
 from omarc.strategies.sequence import Modality, TokenSequence
-from omarc.strategies.similarity import group_softmax, local_distinctiveness, max_cosine, rank_in_group, unit
+from omarc.strategies.similarity import group_softmax, local_distinctiveness, max_cosine, rank_in_group, row_ranks, unit
 
 PROXY_NOTE = "audio_saliency absent: saliency proxy = local distinctiveness over ±audio_context tokens"
 
@@ -268,7 +268,5 @@ class OmniZip(Compressor):
         later = (~first).nonzero().squeeze(1)
         if later.numel():
             score[later] = temporal_change(frames, grids.mask, seq.patch_hw[0][grids.index], later)
-        score = score.masked_fill(~grids.mask, -torch.inf)
-        order = torch.sort(score, dim=1, descending=True, stable=True).indices
-        rank = torch.empty_like(order).scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
+        rank = row_ranks(score.masked_fill(~grids.mask, -torch.inf))
         return grids.index[(rank < tokens[:, None]) & grids.mask]

@@ -74,6 +74,13 @@ def rank_in_group(scores: Tensor, groups: Tensor) -> Tensor:
     return rank
 
 
+def row_ranks(scores: Tensor) -> Tensor:
+    """Rank of each entry within its row by descending score (ties: lower column first). [T, P] -> [T, P] long."""
+    order = torch.sort(scores, dim=1, descending=True, stable=True).indices
+    columns = torch.arange(scores.shape[1], device=scores.device).expand_as(order)
+    return torch.empty_like(order).scatter_(1, order, columns)
+
+
 def top_per_group(scores: Tensor, groups: Tensor, budget: Tensor) -> Tensor:
     """Mark the ``budget[g]`` best-scoring entries of every group g. scores, groups [N]; budget [G] -> [N] bool."""
     if scores.numel() == 0:
