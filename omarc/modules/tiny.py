@@ -209,25 +209,26 @@ def _byte_vocab() -> dict[str, int]:
     return {byte_to_char[b]: b for b in range(256)}
 
 
-@lru_cache(maxsize=1)
-def _corpus_merges() -> tuple[tuple[str, str], ...]:
-    """BPE merges that build every pre-token of :data:`MERGE_CORPUS` left to right."""
+@lru_cache(maxsize=4)
+def _corpus_merges(extra_corpus: str = "") -> tuple[tuple[str, str], ...]:
+    """BPE merges that build every pre-token of :data:`MERGE_CORPUS` (+ ``extra_corpus``) left to right."""
     pre_tokenizer = Qwen2Tokenizer(vocab=dict(_byte_vocab()), merges=[])._tokenizer.pre_tokenizer
     merges: dict[tuple[str, str], None] = {}
-    for piece, _ in pre_tokenizer.pre_tokenize_str(MERGE_CORPUS):
+    for piece, _ in pre_tokenizer.pre_tokenize_str(f"{MERGE_CORPUS} {extra_corpus}".strip()):
         for end in range(2, len(piece) + 1):
             merges[(piece[: end - 1], piece[end - 1])] = None
     return tuple(merges)
 
 
-def build_tiny_tokenizer(family: str = "qwen2_5_omni") -> Qwen2Tokenizer:
+def build_tiny_tokenizer(family: str = "qwen2_5_omni", extra_corpus: str = "") -> Qwen2Tokenizer:
     """A real ``Qwen2Tokenizer`` (fast, byte-level BPE) with every chat-template special token.
 
     Ids: bytes 0–255, corpus merges from 256, special tokens from :data:`SPECIAL_BASE`.
+    ``extra_corpus``: more text whose words become single tokens (shorter prompts for a trained model).
     """
     spec = family_spec(family)
     vocab = dict(_byte_vocab())
-    merges = list(_corpus_merges())
+    merges = list(_corpus_merges(extra_corpus))
     for left, right in merges:
         vocab.setdefault(left + right, len(vocab))
     if len(vocab) > SPECIAL_BASE:
@@ -258,12 +259,14 @@ def chat_template(family: str) -> str:
 
 
 def build_tiny_processor(
-    family: str = "qwen2_5_omni", num_mel_bins: int = NUM_MEL_BINS, max_frame_cells: int = MAX_FRAME_CELLS
+    family: str = "qwen2_5_omni", num_mel_bins: int = NUM_MEL_BINS, max_frame_cells: int = MAX_FRAME_CELLS,
+    extra_corpus: str = "",
 ) -> ProcessorMixin:
     """The family's real processor around the tiny tokenizer, Whisper features and Qwen video processor.
 
     ``num_mel_bins`` and ``max_frame_cells`` (merged tokens per frame) can match a real-size
-    architecture (128 bins; 128 cells for the paper's 64-frame setting) for timing runs.
+    architecture (128 bins; 128 cells for the paper's 64-frame setting) for timing runs;
+    ``extra_corpus`` goes to :func:`build_tiny_tokenizer`.
     """
     spec = family_spec(family)
     cell = spec.patch_size * 2  # one merged token covers 2x2 patches
@@ -273,7 +276,7 @@ def build_tiny_processor(
         image_processor=Qwen2VLImageProcessor(**vision),
         video_processor=Qwen2VLVideoProcessor(**vision, cap_pixels_per_frame=False),
         feature_extractor=WhisperFeatureExtractor(feature_size=num_mel_bins, sampling_rate=SAMPLING_RATE),
-        tokenizer=build_tiny_tokenizer(family),
+        tokenizer=build_tiny_tokenizer(family, extra_corpus),
         chat_template=chat_template(family),
     )
 

@@ -1,0 +1,200 @@
+"""Supervised training of a thinker on the generated audio-visual task (the embedded default model).
+
+Clips are rendered in memory by the generator (no mp4 round trip), laid out by the real
+:class:`InputBuilder` in a benchmark's prompt wording, and the loss is the cross-entropy of the
+assistant's answer, the option letter then end-of-turn, given the full (uncompressed) tokens:
+``-mean_t log p(y_t | prompt, y_<t)``, computed by :meth:`QwenOmniBackbone.completion_logprobs`,
+i.e. at the same positions greedy decoding uses.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+from transformers import ProcessorMixin
+
+from omarc.datamodules.generate import PALETTE, SOUNDS, ask, plan_clip, render
+from omarc.datamodules.records import LETTERS, Media, QARecord
+from omarc.defaults import DEFAULT_FAMILY, DEFAULT_MODEL_SPEC, DEFAULT_TASK, ModelSpec, TaskSpec
+from omarc.modules.backbones.loading import wrap_thinker
+from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
+from omarc.modules.inputs import InputBuilder
+from omarc.modules.prompts import PROMPT_STYLES, build_prompt
+from omarc.modules.tiny import build_tiny_processor, build_tiny_thinker
+
+N_OPTIONS = 4  # every generated question has four lettered options
+# Pixel values are normalised uint8 frames: float16 keeps them to ~1e-3 and halves the cache.
+CACHE_DTYPE = torch.float16
+
+
+def render_media(task: TaskSpec, clip, noise: np.random.Generator) -> Media:
+    """The clip as decoding its mp4 would give it: frames [seconds·fps, 3, H, W] uint8, audio [seconds·rate]."""
+    spec = task.clip_spec()
+    frames, audio = render(clip, spec, noise)
+    frames = torch.from_numpy(np.stack(list(frames))).permute(0, 3, 1, 2).contiguous()
+    step = spec.video_fps // int(task.fps)
+    if spec.video_fps % int(task.fps):
+        raise ValueError(f"task fps {task.fps} must divide the clip's video_fps {spec.video_fps}")
+    frames = frames[::step]
+    times = (torch.arange(frames.shape[0], dtype=torch.float32) + 0.5) / task.fps
+    return Media(frames=frames, timestamps=times, fps=task.fps, audio=torch.from_numpy(audio), sample_rate=spec.audio_rate)
+
+
+def make_example(task: TaskSpec, seed: int, index: int, with_media: bool = True) -> tuple[QARecord, Media | None]:
+    """Example ``index`` of stream ``seed``: a fresh clip, one question (directions alternate), a
+    uniformly random answer letter and a benchmark's prompt wording; deterministic in (seed, index)."""
+    rng = random.Random(f"sft/{seed}/{index}")
+    clip = plan_clip(task.clip_spec(), rng)
+    question = ask(clip, forward=index % 2 == 0, answer_slot=rng.randrange(N_OPTIONS), rng=rng)
+    benchmark = rng.choice(task.benchmarks)
+    record = QARecord(
+        id=f"sft{seed}-{index}",
+        benchmark=benchmark,
+        video_path=None,
+        question=question["question"],
+        options=question["options"],
+        answer=question["answer"],
+        category="forward" if question["forward"] else "reverse",
+        raw_options=[f"{LETTERS[i]}. {o}" for i, o in enumerate(question["options"])],
+    )
+    return record, render_media(task, clip, np.random.default_rng([seed, index])) if with_media else None
+
+
+def prompt_corpus(task: TaskSpec = DEFAULT_TASK, n_examples: int = 8) -> str:
+    """Every prompt wording of ``task`` (all benchmarks and styles) and every colour and sound name:
+    the trained model's tokenizer learns these words as single tokens, which keeps prompts short."""
+    texts = [*PALETTE, *SOUNDS]
+    for index in range(n_examples):
+        record, _ = make_example(task, seed=0, index=index, with_media=False)
+        for benchmark in task.benchmarks:
+            record.benchmark = benchmark
+            for style in PROMPT_STYLES:
+                prompt = build_prompt(record, style)
+                texts += [prompt.system, prompt.user_prefix, prompt.query, prompt.user_suffix]
+    return " ".join(dict.fromkeys(texts))
+
+
+def build_untrained_model(seed: int = 0, task: TaskSpec = DEFAULT_TASK, model: ModelSpec = DEFAULT_MODEL_SPEC,
+                          family: str = DEFAULT_FAMILY) -> tuple[QwenOmniBackbone, ProcessorMixin]:
+    """A randomly initialised thinker of ``model``'s size (train mode) and its processor, whose
+    tokenizer knows the words of every prompt of ``task``."""
+    thinker = build_tiny_thinker(family, seed, **model.overrides()).train()
+    processor = build_tiny_processor(family, extra_corpus=prompt_corpus(task))
+    return wrap_thinker(thinker, family, processor), processor
+
+
+def export_pretrained(backbone: QwenOmniBackbone, processor: ProcessorMixin, directory: str | Path) -> Path:
+    """Write the thinker (config + safetensors) and its processor files; ``load_backbone(directory)`` loads them."""
+    directory = Path(directory)
+    backbone.thinker.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory
+
+
+def answer_ids(tokenizer, letter: str, end_token: str = "<|im_end|>") -> Tensor:
+    """[T] token ids of the assistant's answer: ``letter`` then end-of-turn."""
+    ids = tokenizer(letter, add_special_tokens=False)["input_ids"] + [tokenizer.convert_tokens_to_ids(end_token)]
+    return torch.tensor(ids, dtype=torch.long)
+
+
+class GeneratedQADataset(Dataset):
+    """``size`` examples of stream ``seed``: (builder inputs, answer ids [T], record).
+
+    ``cache``: keep each built example (pixel values in :data:`CACHE_DTYPE`) so later epochs skip
+    rendering and the processor.
+    """
+
+    def __init__(self, builder: InputBuilder, size: int, seed: int, task: TaskSpec = DEFAULT_TASK,
+                 prompt_style: str | None = None, cache: bool = True) -> None:
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
+        self.builder, self.size, self.seed, self.task = builder, size, seed, task
+        self.prompt_style, self.cache = prompt_style, cache
+        self._items: dict[int, tuple[dict, Tensor, QARecord]] = {}
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> tuple[dict, Tensor, QARecord]:
+        if index in self._items:
+            return self._items[index]
+        record, media = make_example(self.task, self.seed, index)
+        style = self.prompt_style or random.Random(f"style/{self.seed}/{index}").choice(self.task.prompt_styles)
+        inputs = self.builder(build_prompt(record, style), media)
+        item = (inputs, answer_ids(self.builder.processor.tokenizer, record.answer), record)
+        if self.cache:
+            inputs["pixel_values_videos"] = inputs["pixel_values_videos"].to(CACHE_DTYPE)
+            self._items[index] = item
+        return item
+
+    def collate(self, items: list[tuple[dict, Tensor, QARecord]]) -> dict:
+        """``{"inputs": builder batch, "answers": [B, T], "records": [...]}`` (float32 pixel values)."""
+        inputs = [{**i, "pixel_values_videos": i["pixel_values_videos"].float()} for i, _, _ in items]
+        return {
+            "inputs": self.builder.collate(inputs),
+            "answers": torch.stack([a for _, a, _ in items]),
+            "records": [r for _, _, r in items],
+        }
+
+
+class SFTModule(pl.LightningModule):
+    """Cross-entropy on the assistant's answer tokens with full tokens (no compression).
+
+    Logs ``train/loss``, ``train/answer_prob`` (mean p of the gold letter) and, on validation,
+    ``val/accuracy``: greedy decoding's first token equals the gold letter.
+    """
+
+    def __init__(self, backbone: QwenOmniBackbone, *, lr: float = 1e-3, weight_decay: float = 0.01,
+                 warmup_steps: int = 50, max_steps: int = 2000) -> None:
+        super().__init__()
+        if lr <= 0 or warmup_steps < 0 or max_steps < 1:
+            raise ValueError(f"need lr > 0, warmup_steps >= 0, max_steps >= 1; got {lr}, {warmup_steps}, {max_steps}")
+        self.backbone = backbone
+        self.lr, self.weight_decay = lr, weight_decay
+        self.warmup_steps, self.max_steps = warmup_steps, max_steps
+        self._val_correct: list[Tensor] = []
+
+    def answer_logprobs(self, batch: dict) -> Tensor:
+        """[B, T] log p of the answer tokens given the full prompt (with grad)."""
+        seq = self.backbone.encode(batch["inputs"])
+        return self.backbone.completion_logprobs(seq, batch["answers"])
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        logprobs = self.answer_logprobs(batch)
+        loss = -logprobs.mean()
+        size = logprobs.shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log("train/answer_prob", logprobs[:, 0].exp().mean(), prog_bar=True, batch_size=size)
+        return loss
+
+    @torch.no_grad()
+    def predict_letters(self, inputs: dict) -> Tensor:
+        """[B] first greedy token of each sample's answer."""
+        gen = self.backbone.generate(self.backbone.encode(inputs), max_new_tokens=1)
+        return gen.tokens[:, 0]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._val_correct.append(self.predict_letters(batch["inputs"]) == batch["answers"][:, 0].to(self.device))
+
+    def on_validation_epoch_end(self) -> None:
+        if self._val_correct:
+            self.log("val/accuracy", torch.cat(self._val_correct).float().mean(), prog_bar=True)
+        self._val_correct.clear()
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.backbone.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+        def schedule(step: int) -> float:  # linear warm-up, then cosine decay to 10 %
+            if step < self.warmup_steps:
+                return (step + 1) / self.warmup_steps
+            progress = min(1.0, (step - self.warmup_steps) / max(1, self.max_steps - self.warmup_steps))
+            return 0.1 + 0.45 * (1 + np.cos(np.pi * progress))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

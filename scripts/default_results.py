@@ -1,0 +1,251 @@
+"""The results table of the embedded default model (docs/results.md and docs/results.json).
+
+    python scripts/default_results.py                        # as in the docs
+    python scripts/default_results.py --seeds 1 2 3 --videos 24
+
+For each evaluation seed, a fresh set of generated mp4 clips in all four benchmark formats
+(``DEFAULT_TASK``, clips never seen in training) is decoded by PyAV and answered through the
+evaluation path (official prompts, InputBuilder, encode, compressor, greedy decoding, answer
+parsing): full tokens; OMAC (V-A-VA), V-A and OmniZip at ratios 0.55 and 0.7; full tokens with
+the audio silenced. Then, per C-GRPO seed, a short C-GRPO run (``CGRPOModule`` driven by a
+Lightning Trainer) on generated UGC-AVQA-format training clips at ratio 0.7, and the trained
+model is evaluated compressed at 0.7 on the same clips as the untrained one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from omarc.datamodules.benchmarks import BENCHMARKS, read_benchmark
+from omarc.datamodules.datamodule import OmniQADataModule
+from omarc.datamodules.generate import generate_benchmark
+from omarc.datamodules.media import decode_media
+from omarc.datamodules.records import QARecord
+from omarc.defaults import DEFAULT_MODEL_DIR, DEFAULT_TASK
+from omarc.modules.answers import extract_answer
+from omarc.modules.backbones.loading import load_backbone
+from omarc.modules.inputs import InputBuilder
+from omarc.modules.prompts import build_prompt
+from omarc.strategies import build_compressor
+
+RATIOS = (0.55, 0.7)  # the paper's Table 4 ratios (0.7 = the main setting, 30 % kept)
+STRATEGIES = ("omac", "omac_va", "omnizip")
+LABELS = {"full": "full tokens", "omac": "OMAC (V-A-VA)", "omac_va": "OMAC V-A", "omnizip": "OmniZip"}
+MAX_NEW_TOKENS = 4  # a letter and end-of-turn, with room for a stray token
+BATCH_SIZE = 16
+CGRPO_STRATEGY = "omac"  # O-MARC trains with OMAC compression (paper §5)
+CGRPO_RATIO = 0.7
+
+
+def eval_records(root: Path, n_videos: int, seed: int) -> list[QARecord]:
+    """Generate ``n_videos`` clips (2 questions each) per benchmark format with ``seed`` and read them back."""
+    records = []
+    for name in BENCHMARKS:
+        folder = generate_benchmark(root / name, name, n_videos, seed=seed, **DEFAULT_TASK.generation_kwargs())
+        records += read_benchmark(name, folder, "test").records
+    return records
+
+
+def direction(record: QARecord) -> str:
+    """"forward" (which colour when the beep played) or "reverse" (which sound while a colour showed)."""
+    return "forward" if record.question.startswith("Which colour") else "reverse"
+
+
+@torch.no_grad()
+def evaluate(backbone, processor, family: str, records: list[QARecord], configs: list[tuple[str, float]],
+             audio: str = "keep") -> dict[str, list[bool]]:
+    """Per config ``"strategy@ratio"``: whether each record was answered correctly (greedy decoding)."""
+    builder = InputBuilder(processor, family)
+    out: dict[str, list[bool]] = {f"{s}@{r:g}": [] for s, r in configs}
+    compressors = {f"{s}@{r:g}": build_compressor(s, ratio=r) for s, r in configs}
+    for start in range(0, len(records), BATCH_SIZE):
+        chunk = records[start : start + BATCH_SIZE]
+        items = [
+            builder(build_prompt(r, "official"),
+                    decode_media(r.video_path, audio_path=r.audio_path, audio=audio, **DEFAULT_TASK.decode_kwargs()))
+            for r in chunk
+        ]
+        seq = backbone.encode(builder.collate(items), audio_saliency=True)
+        for key, compressor in compressors.items():
+            gen = backbone.generate(compressor(seq).sequence, max_new_tokens=MAX_NEW_TOKENS)
+            texts = processor.tokenizer.batch_decode(
+                [t[:n] for t, n in zip(gen.tokens.tolist(), gen.lengths.tolist())], skip_special_tokens=True
+            )
+            out[key] += [extract_answer(t, r.options) == r.answer for t, r in zip(texts, chunk)]
+    return out
+
+
+def evaluate_generated(model: str, root: Path, n_videos: int, seed: int) -> dict:
+    """Full-token accuracy of ``model`` on freshly generated mp4 clips: ``{"accuracy", "n"}``."""
+    backbone, processor, family = load_backbone(model, device="cpu")
+    correct = evaluate(backbone, processor, family, eval_records(root, n_videos, seed), [("full", 0.0)])["full@0"]
+    return {"accuracy": sum(correct) / len(correct), "n": len(correct)}
+
+
+def cgrpo(model: str, root: Path, seed: int, steps: int, batch_size: int, lr: float, log_dir: Path) -> Path:
+    """A short C-GRPO run at ratio 0.7 on generated UGC-AVQA training clips; returns the exported model."""
+    from omarc.modules.cgrpo import CGRPOModule  # noqa: PLC0415 - only this part needs it
+
+    data = root / "ugc_avqa"
+    kwargs = DEFAULT_TASK.generation_kwargs()
+    generate_benchmark(data, "ugc_avqa", steps * batch_size // 2, seed=seed, split="train", **kwargs)
+    generate_benchmark(data, "ugc_avqa", 1, seed=seed, split="test", **kwargs)
+    pl.seed_everything(seed, workers=True)
+    datamodule = OmniQADataModule(
+        benchmarks=["ugc_avqa"], paths={"ugc_avqa": str(data)}, train_benchmarks=["ugc_avqa"], batch_size=batch_size,
+        generated=False, seed=seed, **DEFAULT_TASK.decode_kwargs(),
+    )
+    module = CGRPOModule(
+        model=model, strategy=CGRPO_STRATEGY, ratio=CGRPO_RATIO, prompt_style="official",
+        # The default model answers with a bare letter: the <think>/<answer> format reward would be 0 for every rollout.
+        rewards=["accuracy"], num_generations=4, max_completion_length=2, lr=lr, seed=seed,
+        log_completions_every_n_steps=0,
+    )
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=1, max_steps=steps, limit_val_batches=0, num_sanity_val_steps=0,
+        logger=TensorBoardLogger(log_dir, name=f"cgrpo-seed{seed}"), enable_checkpointing=False,
+        enable_progress_bar=False, log_every_n_steps=5,
+    )
+    trainer.fit(module, datamodule=datamodule)
+    return module.export_pretrained(root / "model")
+
+
+def summary(values: list[float]) -> dict:
+    return {"mean": statistics.fmean(values), "min": min(values), "max": max(values), "per_seed": values}
+
+
+def accuracy(correct: list[bool]) -> float:
+    return sum(correct) / len(correct)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="evaluation data seeds")
+    parser.add_argument("--videos", type=int, default=12, help="clips per benchmark format and seed (2 questions each)")
+    parser.add_argument("--cgrpo-seeds", type=int, nargs="*", default=[0, 1])
+    parser.add_argument("--cgrpo-steps", type=int, default=40)
+    parser.add_argument("--cgrpo-batch", type=int, default=8)
+    parser.add_argument("--cgrpo-lr", type=float, default=1e-4)
+    parser.add_argument("--out", type=Path, default=Path("docs"))
+    parser.add_argument("--log-dir", type=Path, default=Path("runs/default_results"))
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    backbone, processor, family = load_backbone(args.model, device="cpu")
+    configs = [("full", 0.0)] + [(s, r) for r in RATIOS for s in STRATEGIES]
+    rows: dict[str, list[float]] = {}
+    by_direction: dict[str, dict[str, list[bool]]] = {}
+    n_questions = 0
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        sets = {seed: eval_records(Path(tmp) / f"eval{seed}", args.videos, seed) for seed in args.seeds}
+        for seed, records in sets.items():
+            n_questions = len(records)
+            results = evaluate(backbone, processor, family, records, configs)
+            results["muted"] = evaluate(backbone, processor, family, records, [("full", 0.0)], audio="silence")["full@0"]
+            for key, correct in results.items():
+                rows.setdefault(key, []).append(accuracy(correct))
+                for d in ("forward", "reverse"):
+                    by_direction.setdefault(key, {}).setdefault(d, []).extend(
+                        c for c, r in zip(correct, records) if direction(r) == d
+                    )
+            print(f"eval seed {seed}: " + ", ".join(f"{k} {accuracy(v):.3f}" for k, v in results.items()), flush=True)
+
+        cgrpo_rows: dict[str, list[float]] = {"untrained": [], "trained": []}
+        key = f"{CGRPO_STRATEGY}@{CGRPO_RATIO:g}"
+        pooled = [r for records in sets.values() for r in records]
+        untrained = accuracy(evaluate(backbone, processor, family, pooled, [(CGRPO_STRATEGY, CGRPO_RATIO)])[key])
+        for seed in args.cgrpo_seeds:
+            model_dir = cgrpo(args.model, Path(tmp) / f"cgrpo{seed}", seed, args.cgrpo_steps, args.cgrpo_batch,
+                              args.cgrpo_lr, args.log_dir)
+            trained_bb, trained_proc, _ = load_backbone(str(model_dir), device="cpu")
+            configs_after = [(CGRPO_STRATEGY, CGRPO_RATIO), ("full", 0.0)]
+            after = evaluate(trained_bb, trained_proc, family, pooled, configs_after)
+            cgrpo_rows["untrained"].append(untrained)
+            cgrpo_rows["trained"].append(accuracy(after[key]))
+            cgrpo_rows.setdefault("trained_full", []).append(accuracy(after["full@0"]))
+            print(f"C-GRPO seed {seed}: {key} {untrained:.3f} -> {accuracy(after[key]):.3f} "
+                  f"(full tokens {accuracy(after['full@0']):.3f})", flush=True)
+
+    payload = {
+        "model": args.model,
+        "task": {**DEFAULT_TASK.generation_kwargs(), **DEFAULT_TASK.decode_kwargs()},
+        "eval_seeds": args.seeds,
+        "questions_per_seed": n_questions,
+        "chance": 0.25,
+        "rows": {k: summary(v) for k, v in rows.items()},
+        "by_direction": {k: {d: accuracy(v) for d, v in ds.items()} for k, ds in by_direction.items()},
+        "cgrpo": {
+            "strategy": CGRPO_STRATEGY, "ratio": CGRPO_RATIO, "seeds": args.cgrpo_seeds, "steps": args.cgrpo_steps,
+            "batch_size": args.cgrpo_batch, "lr": args.cgrpo_lr, "eval_questions": n_questions * len(args.seeds),
+            **{k: summary(v) for k, v in cgrpo_rows.items() if v},
+        },
+        "minutes": (time.perf_counter() - started) / 60,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(payload, indent=2))
+    (args.out / "results.md").write_text(markdown(payload))
+    print(markdown(payload))
+
+
+def _cell(s: dict) -> str:
+    return f"{100 * s['mean']:.1f} ({100 * s['min']:.1f}–{100 * s['max']:.1f})"
+
+
+def markdown(p: dict) -> str:
+    """The results table: accuracy in %, mean over seeds (min–max across seeds), then per direction."""
+    rows, dirs = p["rows"], p["by_direction"]
+    lines = [
+        "# Results of the embedded default model",
+        "",
+        "Produced by `python scripts/default_results.py` (a copy of the numbers is in `docs/results.json`).",
+        f"Model: `{Path(p['model']).name}`; task: {p['task']['seconds']}-s generated clips, "
+        f"{p['questions_per_seed']} questions per evaluation seed (four benchmark formats, official prompts), "
+        f"evaluation seeds {p['eval_seeds']}; chance is 25 %.",
+        "Cells: accuracy %, mean over seeds (min–max across seeds); forward = which colour was on screen when the "
+        "high beep played (needs the video at the beep), reverse = which sound played while the screen showed the "
+        "once-shown colour (needs the audio of that second).",
+        "",
+        "| setting | ratio | accuracy | forward | reverse |",
+        "|---|---|---|---|---|",
+    ]
+
+    def row(name: str, ratio: str, key: str) -> None:
+        d = dirs[key]
+        lines.append(f"| {name} | {ratio} | {_cell(rows[key])} | {100 * d['forward']:.1f} | {100 * d['reverse']:.1f} |")
+
+    row("full tokens", "0", "full@0")
+    row("full tokens, audio silenced", "0", "muted")
+    for ratio in RATIOS:
+        for s in STRATEGIES:
+            row(LABELS[s], f"{ratio:g}", f"{s}@{ratio:g}")
+    c = p["cgrpo"]
+    if "trained" in c:
+        lines += [
+            "",
+            f"## C-GRPO at ratio {c['ratio']:g} ({LABELS[c['strategy']]} compression)",
+            "",
+            f"{c['steps']} steps × {c['batch_size']} prompts, G = 4, lr {c['lr']:g}, accuracy reward, on generated "
+            f"UGC-AVQA-format training clips; C-GRPO seeds {c['seeds']} (training clips and rollouts); evaluated on "
+            f"all {c['eval_questions']} evaluation questions above.",
+            "",
+            "| model | compressed accuracy | full-token accuracy |",
+            "|---|---|---|",
+            f"| default model, no training | {_cell(c['untrained'])} | {_cell(rows['full@0'])} |",
+            f"| after C-GRPO | {_cell(c['trained'])} | {_cell(c['trained_full'])} |",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
