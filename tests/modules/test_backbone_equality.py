@@ -13,22 +13,23 @@ NEW_TOKENS = 6
 
 @pytest.fixture(scope="module")
 def reference(tiny_backbone, make_batch, to_hf):
-    """transformers' own last-position logits [B, V] and greedy new tokens on the padded batch."""
-    family, thinker, _ = tiny_backbone
+    """The encoded batch (with saliency, for any strategy), transformers' own last-position logits
+    [B, V] and greedy new tokens on the same padded batch."""
+    family, thinker, backbone = tiny_backbone
     batch = make_batch(thinker, family)
     with torch.no_grad():
+        seq = backbone.encode(batch, audio_saliency=True)
         logits = thinker(**to_hf(batch)).logits[:, -1]
         tokens = thinker.generate(**to_hf(batch), max_new_tokens=NEW_TOKENS, do_sample=False)
-    return batch, logits, tokens[:, batch["input_ids"].shape[1]:]
+    return seq, logits, tokens[:, batch["input_ids"].shape[1]:]
 
 
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
 def test_ratio_zero_equals_transformers(tiny_backbone, reference, strategy):
     _, _, backbone = tiny_backbone
-    batch, ref_logits, ref_tokens = reference
+    seq, ref_logits, ref_tokens = reference
     compressor = build_compressor(strategy, ratio=0.0)
     with torch.no_grad():
-        seq = backbone.encode(batch, audio_saliency=compressor.needs_audio_saliency)
         out = compressor(seq)
         gen = backbone.generate(out.sequence, max_new_tokens=NEW_TOKENS)
     assert out.sequence.length == seq.length
