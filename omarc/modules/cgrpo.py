@@ -1,0 +1,402 @@
+"""O-MARC training: the C-GRPO LightningModule (paper §5, appendix A.1; DESIGN.md, notes/grpo.md).
+
+One training step, per batch of B prompts::
+
+    encode (no grad) ──► full sequence ──► G teacher rollouts ─┐
+                     └─► compressor ─────► G student rollouts ─┴─► rewards [B, G] each
+    A = group advantage of the students; Δ (eq. 7) pairs teacher i with student i; Ã = A + λ·ReLU(A)·Δ (eq. 9)
+    for μ iterations: per student rollout, log-probs on exactly the compressed prompt the rollout
+    used, clipped ratio loss (eq. 10) + β·KL to the frozen reference (eq. 11), backward; one optimizer step.
+
+Only the student rollouts carry gradient; the teacher shapes their advantage
+(``teacher_loss_weight`` > 0 adds plain GRPO on the teacher rollouts, an ablation).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+
+from omarc.datamodules.records import QARecord
+from omarc.modules.backbones.loading import load_backbone
+from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
+from omarc.modules.grpo import (
+    AGGREGATIONS,
+    compression_gap,
+    group_advantages,
+    policy_loss,
+    shaped_advantages,
+    teacher_reference,
+    zero_std_fraction,
+)
+from omarc.modules.evaluation import SampleTransform
+from omarc.modules.inputs import InputBuilder
+from omarc.modules.prompts import PROMPT_STYLES
+from omarc.modules.rewards import RewardSet
+from omarc.strategies import Modality, TokenSequence, build_compressor
+
+#: Rollout rows shown per branch in the TensorBoard text log: enough to read, small enough to render.
+EXAMPLE_ROWS = 4
+#: Spacing between per-step rollout seeds of different ranks (so DDP ranks never share a stream).
+RANK_SEED_STRIDE = 1_000_003
+
+
+@dataclass
+class Rollouts:
+    """G completions per prompt of one branch (rows grouped by prompt).
+
+    tokens [B·G, T] (pad after each end), lengths [B·G] (end-of-turn included), logprobs [B·G, T]
+    of the sampled tokens while decoding, truncated [B·G] (hit the length limit without ending),
+    texts (decoded, special tokens dropped), rewards [B, G] total and per reward function.
+    """
+
+    tokens: Tensor
+    lengths: Tensor
+    logprobs: Tensor
+    truncated: Tensor
+    texts: list[str]
+    rewards: Tensor
+    parts: dict[str, Tensor]
+
+
+@dataclass
+class Branch:
+    """What one branch contributes to the loss: its rollouts, the prompts they were sampled from,
+    one advantage per rollout [B·G] and the branch's loss weight."""
+
+    rollouts: Rollouts
+    prompts: TokenSequence
+    advantages: Tensor
+    weight: float
+    is_teacher: bool
+
+
+class CGRPOModule(pl.LightningModule):
+    """C-GRPO on a Qwen-Omni thinker with a token compressor (manual optimisation).
+
+    Args:
+        model: "tiny", a checkpoint directory or a cached hub id (``load_backbone``).
+        strategy, ratio: the student's compressor, ``build_compressor(strategy, ratio=ratio)``.
+        prompt_style: prompt wording (``omarc.modules.prompts``); "reasoning" asks for the
+            ``<think>…</think><answer>X</answer>`` format the format reward checks.
+        rewards, reward_weights: registered reward names and weights (default: equal, appendix A.1).
+        num_generations: G rollouts per prompt and branch (paper: 4).
+        max_completion_length: new tokens per rollout (paper: 1024).
+        temperature, top_p: rollout sampling; log-probs use the same temperature (TRL).
+        lam: λ of eq. 9, shaping strength (not given in the paper; 1.0 gives a hurt, good rollout
+            up to twice its advantage).
+        tau: τ of eq. 7, keeps Δ finite when the teacher reward is 0 (our choice, 1e-3).
+        epsilon, epsilon_high: clip range of eq. 10 (ε_high defaults to ε).
+        beta: KL weight of eq. 11 (the omni GRPO repos' 0.04; 0 skips the reference model).
+        num_iterations: μ optimisation passes over each batch of rollouts (clipping acts when > 1).
+        loss_aggregation: "grpo" (mean per sequence, then over sequences) or "dapo" (token mean).
+        gap_reference: "paired" (teacher i vs student i, the paper) or "mean" (teacher group mean).
+        teacher_loss_weight: weight of plain GRPO on the teacher rollouts (0: students only).
+        lr, weight_decay, warmup_steps, max_grad_norm: AdamW and a linear warm-up to a constant lr.
+        freeze_encoders: keep the vision and audio towers fixed (the LLM learns; memory as TRL omni
+            recipes). When False, the prompt is re-encoded with grad at each step.
+        gradient_checkpointing: recompute decoder activations in the backward pass.
+        use_audio_in_video: the audio track interleaved with the video (appendix A.1).
+        log_completions_every_n_steps: example rollouts as TensorBoard text (0: never).
+        seed: base of the per-step rollout seed (seed, step, rank), so a resumed run samples as an
+            uninterrupted one.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = "tiny",
+        strategy: str = "omac",
+        ratio: float = 0.7,
+        prompt_style: str = "reasoning",
+        rewards: list[str] | None = None,
+        reward_weights: list[float] | None = None,
+        num_generations: int = 4,
+        max_completion_length: int = 1024,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        lam: float = 1.0,
+        tau: float = 1e-3,
+        epsilon: float = 0.2,
+        epsilon_high: float | None = None,
+        beta: float = 0.04,
+        num_iterations: int = 1,
+        loss_aggregation: str = "grpo",
+        gap_reference: str = "paired",
+        teacher_loss_weight: float = 0.0,
+        lr: float = 1e-5,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 0,
+        max_grad_norm: float | None = 1.0,
+        freeze_encoders: bool = True,
+        gradient_checkpointing: bool = False,
+        use_audio_in_video: bool = True,
+        log_completions_every_n_steps: int = 50,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        rewards = list(rewards) if rewards is not None else ["accuracy", "format"]
+        _check(num_generations >= 1, "num_generations", num_generations, ">= 1")
+        _check(max_completion_length >= 1, "max_completion_length", max_completion_length, ">= 1")
+        _check(temperature > 0, "temperature", temperature, "> 0")
+        _check(0 < top_p <= 1, "top_p", top_p, "in (0, 1]")
+        _check(tau > 0, "tau", tau, "> 0")
+        _check(lam >= 0, "lam", lam, ">= 0")
+        _check(0 < epsilon < 1, "epsilon", epsilon, "in (0, 1)")
+        _check(beta >= 0, "beta", beta, ">= 0")
+        _check(num_iterations >= 1, "num_iterations", num_iterations, ">= 1")
+        _check(loss_aggregation in AGGREGATIONS, "loss_aggregation", loss_aggregation, f"one of {AGGREGATIONS}")
+        _check(gap_reference in ("paired", "mean"), "gap_reference", gap_reference, "'paired' or 'mean'")
+        _check(teacher_loss_weight >= 0, "teacher_loss_weight", teacher_loss_weight, ">= 0")
+        _check(prompt_style in PROMPT_STYLES, "prompt_style", prompt_style, f"one of {PROMPT_STYLES}")
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+
+        self.compressor = build_compressor(strategy, ratio=ratio)
+        self.reward_set = RewardSet(rewards, reward_weights)
+        backbone, self.processor, self.family = load_backbone(model, dtype=torch.float32, device="cpu")
+        self.backbone: QwenOmniBackbone = backbone
+        if freeze_encoders:
+            for tower in self._towers():
+                tower.requires_grad_(False)
+        self._policy_mode(training=True)
+        if gradient_checkpointing:
+            backbone.thinker.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # The frozen reference is the starting policy, rebuilt from ``model`` (also on resume): it is
+        # kept out of the module tree so checkpoints hold the policy only.
+        self._reference: list[QwenOmniBackbone] = []
+        if beta > 0:
+            reference = load_backbone(model, dtype=torch.float32, device="cpu")[0].requires_grad_(False)
+            self._reference.append(reference)
+        self.inputs = SampleTransform(InputBuilder(self.processor, self.family, use_audio_in_video), prompt_style)
+
+    def _towers(self) -> tuple[torch.nn.Module, ...]:
+        return self.backbone.thinker.model.audio_tower, self.backbone.thinker.model.visual
+
+    def _policy_mode(self, training: bool) -> None:
+        """Train mode for the trainable parts (gradient checkpointing acts only then); eval for
+        rollouts (KV-cache decoding) and for frozen encoders."""
+        self.backbone.train(training)
+        if self.hparams.freeze_encoders:
+            for tower in self._towers():
+                tower.eval()
+
+    # ----------------------------------------------------------------- Lightning wiring
+    @property
+    def reference(self) -> QwenOmniBackbone | None:
+        return self._reference[0] if self._reference else None
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is not None and hasattr(datamodule, "set_transform"):
+            datamodule.set_transform(self.inputs, self.inputs.builder.collate)
+
+    def on_fit_start(self) -> None:
+        if self.reference is not None:
+            dtype = next(self.backbone.parameters()).dtype
+            self.reference.to(device=self.device, dtype=dtype).eval()
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        params = [p for p in self.backbone.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        warmup = max(hp.warmup_steps, 0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / (warmup + 1)))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # ----------------------------------------------------------------- rollouts
+    def _generator(self) -> torch.Generator:
+        seed = self.hparams.seed + self.global_step + RANK_SEED_STRIDE * self.global_rank
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    @torch.no_grad()
+    def rollout(self, seq: TokenSequence, records: list[QARecord], generator: torch.Generator) -> Rollouts:
+        """G sampled completions per prompt of ``seq`` (prefilled once per prompt), decoded and rewarded."""
+        hp = self.hparams
+        G = hp.num_generations
+        self._policy_mode(training=False)  # gradient checkpointing in train mode would switch the KV cache off
+        try:
+            out = self.backbone.generate(
+                seq, max_new_tokens=hp.max_completion_length, do_sample=True, temperature=hp.temperature,
+                top_p=hp.top_p, num_return_sequences=G, generator=generator,
+            )
+        finally:
+            self._policy_mode(training=True)
+        tokens, lengths = out.tokens, out.lengths
+        last = tokens.gather(1, (lengths - 1).clamp_min(0)[:, None]).squeeze(1)
+        ended = torch.isin(last, torch.tensor(self.backbone.eos_token_ids, device=tokens.device))
+        texts = self.processor.tokenizer.batch_decode(
+            [row[:n].tolist() for row, n in zip(tokens, lengths.tolist())], skip_special_tokens=True
+        )
+        per_row = [r for r in records for _ in range(G)]
+        total, parts = self.reward_set(texts, per_row)
+        B = len(records)
+        return Rollouts(
+            tokens=tokens, lengths=lengths, logprobs=out.logprobs, truncated=~ended, texts=texts,
+            rewards=total.view(B, G).to(self.device), parts={k: v.view(B, G) for k, v in parts.items()},
+        )
+
+    # ----------------------------------------------------------------- training
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
+        hp = self.hparams
+        records: list[QARecord] = batch["records"]
+        if batch.get("failed"):
+            self.log("data/failed", float(len(batch["failed"])), on_step=True, reduce_fx="sum", batch_size=1)
+        if not records:
+            return None
+        B = len(records)
+        inputs = batch["inputs"]
+        with torch.no_grad():
+            full = self.backbone.encode(inputs, audio_saliency=self.compressor.needs_audio_saliency)
+            compressed = self.compressor(full)
+        generator = self._generator()
+        teacher = self.rollout(full, records, generator)
+        student = self.rollout(compressed.sequence, records, generator)
+
+        advantages = group_advantages(student.rewards)
+        gaps = compression_gap(teacher_reference(teacher.rewards, hp.gap_reference), student.rewards, hp.tau)
+        shaped = shaped_advantages(advantages, gaps, hp.lam)
+        branches = [Branch(student, compressed.sequence, shaped.flatten(), 1.0, is_teacher=False)]
+        if hp.teacher_loss_weight > 0:
+            advantages = group_advantages(teacher.rewards).flatten()
+            branches.append(Branch(teacher, full, advantages, hp.teacher_loss_weight, is_teacher=True))
+
+        stats = self._optimise(branches, inputs)
+        self._log_step(teacher, student, gaps, shaped, compressed.reports, stats, B)
+        if hp.log_completions_every_n_steps and self.global_step % hp.log_completions_every_n_steps == 0:
+            self._log_examples(records, teacher, student)
+        return stats["loss"]
+
+    def _optimise(self, branches: list[Branch], inputs: dict) -> dict[str, Tensor]:
+        """μ passes of per-rollout micro-batches (forward, loss, backward) and one optimizer step each."""
+        hp = self.hparams
+        optimizer = self.optimizers()
+        scheduler = self.lr_schedulers()
+        old: dict[tuple[int, int], Tensor] = {}
+        ref: dict[tuple[int, int], Tensor] = {}
+        loss_sum = kl_sum = clip_sum = token_sum = torch.zeros((), device=self.device)
+        for iteration in range(hp.num_iterations):
+            optimizer.zero_grad()
+            prompts = self._prompts_with_grad(branches, inputs)
+            jobs = [(k, r) for k, branch in enumerate(branches) for r in range(branch.rollouts.tokens.shape[0])]
+            for j, (k, r) in enumerate(jobs):
+                branch = branches[k]
+                rollouts = branch.rollouts
+                logps = self.row_logprobs(prompts[k] if prompts else branch.prompts, rollouts, r)
+                if iteration == 0:
+                    old[k, r] = logps.detach()  # the rollout policy: no update has happened yet
+                    if self.reference is not None:
+                        with torch.no_grad():
+                            ref[k, r] = self.row_logprobs(branch.prompts, rollouts, r, self.reference)
+                out = policy_loss(
+                    logps, old[k, r], branch.advantages[r : r + 1], torch.ones_like(logps, dtype=torch.bool),
+                    ref_logps=ref.get((k, r)), epsilon=hp.epsilon, epsilon_high=hp.epsilon_high, beta=hp.beta,
+                    aggregation=hp.loss_aggregation, total_sequences=rollouts.tokens.shape[0],
+                    total_tokens=int(rollouts.lengths.sum()),
+                )
+                retain = bool(prompts) and j < len(jobs) - 1  # the encoder graph is shared by all rows
+                self.manual_backward(out.loss * branch.weight, retain_graph=retain)
+                if not branch.is_teacher:
+                    loss_sum = loss_sum + out.loss.detach()
+                    kl_sum = kl_sum + out.kl * out.tokens
+                    clip_sum = clip_sum + out.clip_ratio * out.tokens
+                    token_sum = token_sum + out.tokens
+            if hp.max_grad_norm:
+                self.clip_gradients(optimizer, gradient_clip_val=hp.max_grad_norm, gradient_clip_algorithm="norm")
+            optimizer.step()
+            scheduler.step()
+        tokens = token_sum.clamp_min(1)
+        return {"loss": loss_sum / hp.num_iterations, "kl": kl_sum / tokens, "clip_ratio": clip_sum / tokens}
+
+    def row_logprobs(self, seq: TokenSequence, rollouts: Rollouts, row: int, policy: QwenOmniBackbone | None = None) -> Tensor:
+        """[1, n] log-probs of rollout ``row``'s n tokens given its own prompt in ``seq`` (prompt ``row // G``),
+        under ``policy`` (default: the trained one, with grad)."""
+        n = int(rollouts.lengths[row])
+        prompt = seq.sample(row // self.hparams.num_generations)
+        return (policy or self.backbone).completion_logprobs(prompt, rollouts.tokens[row : row + 1, :n], self.hparams.temperature)
+
+    def _prompts_with_grad(self, branches: list[Branch], inputs: dict) -> list[TokenSequence]:
+        """With trainable encoders: the branches' prompts re-encoded with grad (same decisions: the
+        compressor is deterministic given its inputs). Empty when the encoders are frozen."""
+        if self.hparams.freeze_encoders:
+            return []
+        full = self.backbone.encode(inputs, audio_saliency=self.compressor.needs_audio_saliency)
+        compressed = self.compressor(full).sequence
+        return [full if branch.is_teacher else compressed for branch in branches]
+
+    # ----------------------------------------------------------------- logging
+    def _log_step(self, teacher: Rollouts, student: Rollouts, gaps: Tensor, shaped: Tensor, reports, stats, B: int) -> None:
+        log = dict(on_step=True, on_epoch=False, batch_size=B, sync_dist=True)
+        for name, r in (("teacher", teacher), ("student", student)):
+            self.log(f"{name}/reward", r.rewards.mean(), prog_bar=name == "student", **log)
+            self.log(f"{name}/reward_std", r.rewards.std(-1).nan_to_num(0).mean(), **log)
+            for fn, values in r.parts.items():
+                self.log(f"{name}/rewards/{fn}/mean", values.mean().to(self.device), **log)
+            self.log(f"{name}/completions/mean_length", r.lengths.float().mean(), **log)
+            self.log(f"{name}/completions/clipped_ratio", r.truncated.float().mean(), **log)
+        self.log("frac_reward_zero_std", zero_std_fraction(student.rewards), **log)
+        self.log("gap_ratio", gaps.mean(), prog_bar=True, **log)
+        self.log("advantage/shaped_mean", shaped.mean(), **log)
+        self.log("completions/mean_length", student.lengths.float().mean(), **log)
+        media = [m.name.lower() for m in (Modality.VIDEO, Modality.AUDIO)]
+        kept = sum(r.tokens_out.get(m, 0) for r in reports for m in media)
+        total = sum(r.tokens_in.get(m, 0) for r in reports for m in media)
+        self.log("tokens_kept", kept / max(total, 1), **log)
+        self.log("loss", stats["loss"], prog_bar=True, **log)
+        self.log("kl", stats["kl"], **log)
+        self.log("clip_ratio", stats["clip_ratio"], **log)
+        self.log("lr", self.optimizers().param_groups[0]["lr"], **log)
+
+    def _log_examples(self, records: list[QARecord], teacher: Rollouts, student: Rollouts) -> None:
+        experiment = getattr(self.logger, "experiment", None)
+        if not hasattr(experiment, "add_text"):
+            return
+        G = self.hparams.num_generations
+        lines = ["| branch | record | gold | reward | completion |", "|---|---|---|---|---|"]
+        for name, r in (("teacher", teacher), ("student", student)):
+            for i in range(min(EXAMPLE_ROWS, len(r.texts))):
+                text = r.texts[i].replace("|", "\\|").replace("\n", " ")
+                record = records[i // G]
+                lines.append(f"| {name} | {record.id} | {record.answer} | {float(r.rewards.flatten()[i]):.2f} | {text} |")
+        experiment.add_text("completions", "\n".join(lines), self.global_step)
+
+    # ----------------------------------------------------------------- export
+    def export_pretrained(self, directory: str | Path) -> Path:
+        """Write the trained thinker (transformers ``save_pretrained``) and its processor to ``directory``.
+
+        ``load_backbone(directory)`` and ``omarc test --model directory`` load it.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.backbone.thinker.save_pretrained(directory)
+        self.processor.save_pretrained(directory)
+        return directory
+
+
+def _check(ok: bool, name: str, value, expected: str) -> None:
+    if not ok:
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+
+
+def export_checkpoint(ckpt_path: str | Path, directory: str | Path) -> Path:
+    """Lightning checkpoint of a C-GRPO run -> transformers checkpoint directory (thinker + processor).
+
+    A DeepSpeed checkpoint (a directory) is first consolidated into one fp32 state dict.
+    """
+    ckpt_path = Path(ckpt_path)
+    if not ckpt_path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {ckpt_path}")
+    with tempfile.TemporaryDirectory() as tmp:
+        if ckpt_path.is_dir():
+            from lightning.pytorch.utilities.deepspeed import convert_zero_checkpoint_to_fp32_state_dict
+
+            consolidated = Path(tmp) / "consolidated.ckpt"
+            convert_zero_checkpoint_to_fp32_state_dict(ckpt_path, consolidated)
+            ckpt_path = consolidated
+        module = CGRPOModule.load_from_checkpoint(ckpt_path, map_location="cpu", beta=0.0)
+        return module.export_pretrained(directory)

@@ -1,0 +1,193 @@
+"""C-GRPO training end to end: real Lightning runs of the tiny config through ``omarc fit``, TensorBoard
+events read back, a learning signal, exact resume, export, μ > 1, and the DeepSpeed ZeRO-2 configs."""
+
+import contextlib
+import importlib
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from omarc.cli import resolve_config, run_cli
+from omarc.datamodules.datamodule import OmniQADataModule
+from omarc.modules.backbones.loading import load_backbone
+from omarc.modules.cgrpo import CGRPOModule, export_checkpoint
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "configs" / "omarc_tiny.yaml"
+STEPS = 30  # the tiny config's length: enough for the format reward to climb
+RESUME_AT = 20  # a checkpoint of the run (every 10 steps); 2 clips -> an epoch boundary
+WINDOW = 8  # steps averaged at each end of the run to compare the format reward
+RUN = Path("runs/omarc_tiny")
+
+
+@contextlib.contextmanager
+def one_thread():
+    # Tiny matmuls: thread hand-offs cost more than they give, worst on a shared 2-core machine.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def fit(cache: Path, *args: str):
+    return run_cli(["fit", "--config", str(TINY), "--data.cache_dir", str(cache), "--trainer.enable_progress_bar", "false", *args])
+
+
+def scalars(logdir: Path) -> EventAccumulator:
+    events = EventAccumulator(str(logdir), size_guidance={"scalars": 0, "tensors": 0})
+    events.Reload()
+    return events
+
+
+def series(events: EventAccumulator, tag: str) -> dict[int, float]:
+    return {e.step: e.value for e in events.Scalars(tag)}
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.getbasetemp() / "omarc_cache"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, cache) -> Path:
+    """One ``omarc fit --config configs/omarc_tiny.yaml`` run of STEPS steps, in its own directory."""
+    root = tmp_path_factory.mktemp("cgrpo_run")
+    with contextlib.chdir(root), one_thread():
+        cli = fit(cache)
+    assert cli.trainer.global_step == STEPS
+    return root
+
+
+def test_tensorboard_events_hold_rewards_gap_ratio_and_training_scalars(run):
+    events = scalars(run / RUN / "tensorboard")
+    tags = set(events.Tags()["scalars"])
+    for branch in ("teacher", "student"):
+        for name in ("reward", "reward_std", "rewards/accuracy/mean", "rewards/format_graded/mean",
+                     "completions/mean_length", "completions/clipped_ratio"):
+            assert f"{branch}/{name}" in tags
+    for name in ("gap_ratio", "kl", "clip_ratio", "loss", "lr", "tokens_kept", "frac_reward_zero_std", "completions/mean_length"):
+        assert name in tags
+    assert sorted(series(events, "gap_ratio")) == list(range(STEPS)), "one value per step"
+    assert all(v >= 0 for v in series(events, "gap_ratio").values())
+    # the student keeps round(0.3 N) of each modality's N tokens
+    assert all(abs(v - 0.3) < 0.02 for v in series(events, "tokens_kept").values())
+    assert all(v == 0.0 for v in series(events, "clip_ratio").values()), "μ = 1: the ratio is exactly 1"
+    assert all(v == pytest.approx(0.01) for v in series(events, "lr").values())
+    kl = series(events, "kl")
+    assert kl[0] == pytest.approx(0.0, abs=1e-6) and max(kl.values()) > 0, "the policy leaves the reference"
+    assert "completions/text_summary" in events.Tags()["tensors"]
+
+
+def test_format_reward_rises_over_the_run(run):
+    fmt = series(scalars(run / RUN / "tensorboard"), "student/rewards/format_graded/mean")
+    first = sum(fmt[s] for s in range(WINDOW)) / WINDOW
+    last = sum(fmt[s] for s in range(STEPS - WINDOW, STEPS)) / WINDOW
+    assert last > first + 0.03, f"format reward {first:.3f} -> {last:.3f}: no learning signal"
+
+
+def test_resume_reproduces_the_next_step_and_last_continues(run, cache):
+    (checkpoint,) = (run / RUN / "checkpoints").glob(f"*step={RESUME_AT}.ckpt")
+    with contextlib.chdir(run), one_thread():
+        cli = fit(cache, "--ckpt_path", "last", "--trainer.max_steps", str(STEPS + 1),
+                  "--trainer.logger.init_args.version", "last")
+        fit(cache, "--ckpt_path", str(checkpoint), "--trainer.max_steps", str(RESUME_AT + 1),
+            "--trainer.logger.init_args.version", "resumed")
+    whole = scalars(run / RUN / "tensorboard")
+    resumed = scalars(run / RUN / "resumed")
+    for tag in ("loss", "student/reward", "teacher/reward", "gap_ratio", "kl"):
+        (step, value), = series(resumed, tag).items()
+        assert step == RESUME_AT
+        assert value == pytest.approx(series(whole, tag)[RESUME_AT], rel=1e-5, abs=1e-7), tag
+
+    assert sorted(series(scalars(run / RUN / "last"), "loss")) == [STEPS], "--ckpt_path last starts at the saved step"
+    assert cli.trainer.global_step == STEPS + 1
+    state = cli.trainer.optimizers[0].state
+    assert {int(s["step"]) for s in state.values()} == {STEPS + 1}, "AdamW state restored, then one more step"
+
+
+def test_export_writes_a_checkpoint_that_load_backbone_reads(run, tmp_path):
+    ckpt = run / RUN / "checkpoints" / "last.ckpt"
+    exported = export_checkpoint(ckpt, tmp_path / "hf")
+    backbone, processor, family = load_backbone(str(exported), device="cpu")
+    assert family == "qwen2_5_omni"
+    trained = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    initial = load_backbone("tiny", device="cpu")[0].state_dict()
+    loaded = backbone.state_dict()
+    assert set(loaded) == {k.removeprefix("backbone.") for k in trained}
+    for name, value in trained.items():
+        assert torch.equal(loaded[name.removeprefix("backbone.")], value), name
+    key = "thinker.lm_head.weight"
+    assert not torch.equal(loaded[key], initial[key]), "the export holds the trained weights"
+    assert processor.tokenizer.decode(processor.tokenizer("<think>").input_ids) == "<think>"
+
+
+@pytest.fixture
+def batch_module(cache):
+    """A C-GRPO module and one training batch of the generated UGC-AVQA train split."""
+
+    def build(**kwargs):
+        module = CGRPOModule(model="tiny", max_completion_length=8, log_completions_every_n_steps=0, **kwargs)
+        data = OmniQADataModule(train_benchmarks=["ugc_avqa"], limit=2, cache_dir=str(cache))
+        data.prepare_data()
+        data.setup("fit")
+        data.set_transform(module.inputs, module.inputs.builder.collate)
+        return module, data
+
+    return build
+
+
+def test_training_logprobs_match_the_rollout_on_the_compressed_prompt(batch_module):
+    module, data = batch_module(beta=0.0)
+    batch = next(iter(data.train_dataloader()))
+    with torch.no_grad():
+        full = module.backbone.encode(batch["inputs"])
+        compressed = module.compressor(full).sequence
+        rollouts = module.rollout(compressed, batch["records"], torch.Generator().manual_seed(0))
+        assert compressed.length < full.length
+        for row in range(rollouts.tokens.shape[0]):
+            n = int(rollouts.lengths[row])
+            torch.testing.assert_close(module.row_logprobs(compressed, rollouts, row)[0], rollouts.logprobs[row, :n],
+                                       rtol=0, atol=1e-4)  # float32: same tokens, same prompt, same positions
+
+
+def test_more_than_one_iteration_steps_per_pass_and_clips(batch_module):
+    import lightning.pytorch as pl
+
+    module, data = batch_module(beta=0.0, num_iterations=2, lr=0.05, rewards=["format_graded"])
+    trainer = pl.Trainer(max_steps=4, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    with one_thread():
+        trainer.fit(module, datamodule=data)
+    assert trainer.global_step == 4 and trainer.fit_loop.epoch_loop.batch_progress.total.completed == 2
+    assert trainer.callback_metrics["clip_ratio"] > 0, "the second pass sees ratios outside [1 - ε, 1 + ε]"
+
+
+def test_bad_settings_name_the_field():
+    with pytest.raises(ValueError, match="num_generations must be >= 1, got 0"):
+        CGRPOModule(num_generations=0)
+    with pytest.raises(ValueError, match="gap_reference must be 'paired' or 'mean', got 'pair'"):
+        CGRPOModule(gap_reference="pair")
+    with pytest.raises(ValueError, match="unknown reward 'fmt'"):
+        CGRPOModule(rewards=["fmt"])
+
+
+@pytest.mark.parametrize("name, model", [("omarc_3b", "Qwen/Qwen2.5-Omni-3B"), ("omarc_7b", "Qwen/Qwen2.5-Omni-7B")])
+def test_paper_configs_resolve_and_build_the_deepspeed_zero2_strategy(name, model):
+    with contextlib.chdir(REPO):
+        config = resolve_config(["fit", "--config", f"configs/{name}.yaml"])
+        strategy = config["trainer"]["strategy"]
+        module, cls = strategy["class_path"].rsplit(".", 1)
+        built = getattr(importlib.import_module(module), cls)(**strategy["init_args"])
+    assert type(built).__name__ == "DeepSpeedStrategy"
+    assert built.config["zero_optimization"]["stage"] == 2 and built.config["bf16"]["enabled"]
+    assert built.config["managed_gradient_accumulation"] is False, "several backward passes per optimizer step"
+    trainer, hp, data = config["trainer"], config["model"], config["data"]
+    assert (trainer["devices"], trainer["precision"]) == (4, "bf16-mixed")
+    assert hp["model"] == model and (hp["strategy"], hp["ratio"]) == ("omac", 0.7)
+    assert (hp["lr"], hp["num_generations"], hp["max_completion_length"]) == (1e-5, 4, 1024)
+    assert hp["gradient_checkpointing"] and hp["rewards"] == ["accuracy", "format"]
+    assert (data["fps"], data["max_frames"], data["batch_size"], data["train_benchmarks"]) == (1.0, 32, 1, ["ugc_avqa"])
