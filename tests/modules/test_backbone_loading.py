@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from omarc.modules.backbones.loading import ARCHITECTURES, architecture_config, build_architecture, load_backbone
 from omarc.modules.backbones.qwen2_5_omni import Qwen25OmniBackbone
@@ -30,6 +31,22 @@ def test_checkpoint_folder_round_trips(tmp_path, family, make_batch, to_hf):
         ref = fresh(**to_hf(batch)).logits[:, -1]
         got = backbone.generate(backbone.encode(batch), max_new_tokens=1).first_logits
     assert (got - ref).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("family, model_type", [("qwen2_5_omni", "qwen2_5_omni"), ("qwen3_omni", "qwen3_omni_moe")])
+def test_full_omni_checkpoint_loads_only_its_thinker(tmp_path, family, model_type):
+    """A released checkpoint holds thinker + talker under one config: only ``thinker.*`` is loaded."""
+    thinker = build_tiny_thinker(family, seed=5)
+    state = {"thinker." + name: value.contiguous() for name, value in thinker.state_dict().items()}
+    state["talker.model.embed_tokens.weight"] = torch.zeros(4, 4)  # ignored
+    save_file(state, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    config = {"model_type": model_type, "thinker_config": thinker.config.to_dict()}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    build_tiny_processor(family).save_pretrained(tmp_path)
+    backbone, _, loaded_family = load_backbone(str(tmp_path), device="cpu")
+    assert loaded_family == family and type(backbone.thinker) is type(thinker)
+    loaded = backbone.thinker.state_dict()
+    assert all(torch.equal(loaded[name], value) for name, value in thinker.state_dict().items())
 
 
 def test_tiny_names_give_each_family():
