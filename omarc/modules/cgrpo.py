@@ -210,8 +210,8 @@ class CGRPOModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # ----------------------------------------------------------------- rollouts
-    def _generator(self) -> torch.Generator:
-        seed = self.hparams.seed + self.global_step + RANK_SEED_STRIDE * self.global_rank
+    def _generator(self, step: int) -> torch.Generator:
+        seed = self.hparams.seed + step + RANK_SEED_STRIDE * self.global_rank
         return torch.Generator(device=self.device).manual_seed(seed)
 
     @torch.no_grad()
@@ -250,11 +250,12 @@ class CGRPOModule(pl.LightningModule):
         if not records:
             return None
         B = len(records)
+        step = self.global_step  # before this batch's optimizer step(s)
         inputs = batch["inputs"]
         with torch.no_grad():
             full = self.backbone.encode(inputs, audio_saliency=self.compressor.needs_audio_saliency)
             compressed = self.compressor(full)
-        generator = self._generator()
+        generator = self._generator(step)
         teacher = self.rollout(full, records, generator)
         student = self.rollout(compressed.sequence, records, generator)
 
@@ -268,8 +269,8 @@ class CGRPOModule(pl.LightningModule):
 
         stats = self._optimise(branches, inputs)
         self._log_step(teacher, student, gaps, shaped, compressed.reports, stats, B)
-        if hp.log_completions_every_n_steps and self.global_step % hp.log_completions_every_n_steps == 0:
-            self._log_examples(records, teacher, student)
+        if hp.log_completions_every_n_steps and step % hp.log_completions_every_n_steps == 0:
+            self._log_examples(records, teacher, student, step)
         return stats["loss"]
 
     def _optimise(self, branches: list[Branch], inputs: dict) -> dict[str, Tensor]:
@@ -352,7 +353,7 @@ class CGRPOModule(pl.LightningModule):
         self.log("clip_ratio", stats["clip_ratio"], **log)
         self.log("lr", self.optimizers().param_groups[0]["lr"], **log)
 
-    def _log_examples(self, records: list[QARecord], teacher: Rollouts, student: Rollouts) -> None:
+    def _log_examples(self, records: list[QARecord], teacher: Rollouts, student: Rollouts, step: int) -> None:
         experiment = getattr(self.logger, "experiment", None)
         if not hasattr(experiment, "add_text"):
             return
@@ -363,7 +364,7 @@ class CGRPOModule(pl.LightningModule):
                 text = r.texts[i].replace("|", "\\|").replace("\n", " ")
                 record = records[i // G]
                 lines.append(f"| {name} | {record.id} | {record.answer} | {float(r.rewards.flatten()[i]):.2f} | {text} |")
-        experiment.add_text("completions", "\n".join(lines), self.global_step)
+        experiment.add_text("completions", "\n".join(lines), step)
 
     # ----------------------------------------------------------------- export
     def export_pretrained(self, directory: str | Path) -> Path:
