@@ -73,7 +73,7 @@ class OmarcCLI(LightningCLI):
         parser.add_argument("--strategy", type=str | None, default=None,
                             help=f"compressor, shortcut for --model.strategy: {', '.join(sorted(STRATEGIES))}")
         parser.add_argument("--ratio", type=float | None, default=None,
-                            help="fraction of audio and video tokens removed, shortcut for --model.ratio (0.7 keeps 30 %%)")
+                            help="fraction of audio and video tokens removed, shortcut for --model.ratio (0.7 keeps 3 tokens in 10)")
         parser.add_argument("--benchmark", type=str | None, default=None,
                             help=f"benchmark name(s), comma separated: {', '.join(BENCHMARKS)}")
         parser.add_argument("--data_folder", type=str | None, default=None,
