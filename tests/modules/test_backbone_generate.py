@@ -7,7 +7,7 @@ import torch
 
 from omarc.modules.backbones.qwen_omni import next_positions
 from omarc.modules.backbones.sampling import top_p_filter
-from omarc.strategies import Compressor, Modality, SamplePlan, TokenSequence
+from omarc.strategies import Compressor, Modality, SamplePlan, TokenSequence, pack
 from omarc.strategies.budget import retained
 
 RATIO = 0.7
@@ -211,3 +211,17 @@ def test_model_rope_deltas_follow_the_compressed_prompt(tiny_backbone, compresse
     kept = out.sequence.attention_mask.sum(-1)
     assert torch.equal(thinker.model.rope_deltas[:, 0], next_positions(out.sequence) - kept)
     assert (thinker.model.rope_deltas > hf_deltas).all()  # fewer tokens, same last position
+
+
+def test_right_padded_sequences_decode_like_left_padded(tiny_backbone, compressed):
+    _, _, backbone = tiny_backbone
+    _, out = compressed
+    right = pack([out.sequence.sample(b) for b in range(2)], padding_side="right")
+    assert not right.attention_mask[:, -1].all()
+    with torch.no_grad():
+        left_gen = backbone.generate(out.sequence, max_new_tokens=3)
+        right_gen = backbone.generate(right, max_new_tokens=3)
+        logp = backbone.completion_logprobs(right, left_gen.tokens)
+    assert (left_gen.first_logits - right_gen.first_logits).abs().max() <= 1e-5
+    assert torch.equal(left_gen.tokens, right_gen.tokens)
+    assert (logp - left_gen.logprobs).abs().max() <= 1e-4
