@@ -248,6 +248,10 @@ class CGRPOModule(pl.LightningModule):
         if batch.get("failed"):
             self.log("data/failed", float(len(batch["failed"])), on_step=True, reduce_fx="sum", batch_size=1)
         if not records:
+            if self.trainer.world_size > 1:
+                # The other ranks would wait forever in their gradient all-reduce.
+                raise RuntimeError(f"rank {self.global_rank}: every sample of the batch failed {batch.get('failed')}; "
+                                   "under DDP each rank must train at each step: remove the unreadable samples")
             return None
         B = len(records)
         step = self.global_step  # before this batch's optimizer step(s)
@@ -264,8 +268,8 @@ class CGRPOModule(pl.LightningModule):
         shaped = shaped_advantages(advantages, gaps, hp.lam)
         branches = [Branch(student, compressed.sequence, shaped.flatten(), 1.0, is_teacher=False)]
         if hp.teacher_loss_weight > 0:
-            advantages = group_advantages(teacher.rewards).flatten()
-            branches.append(Branch(teacher, full, advantages, hp.teacher_loss_weight, is_teacher=True))
+            teacher_advantages = group_advantages(teacher.rewards).flatten()
+            branches.append(Branch(teacher, full, teacher_advantages, hp.teacher_loss_weight, is_teacher=True))
 
         stats = self._optimise(branches, inputs)
         self._log_step(teacher, student, gaps, shaped, compressed.reports, stats, B)
