@@ -32,7 +32,7 @@ _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.S | re.I)
 _REASONING_FORMAT = re.compile(r"\s*<think>.+?</think>\s*<answer>.+?</answer>\s*", re.S | re.I)
 _PREAMBLE = re.compile(
     r"^\s*(?:(?:so|thus|therefore|hence),?\s+)?(?:(?:the|my|final)\s+)*(?:(?:best|correct|right|final)\s+)?"
-    r"(?:answer|option|choice)(?:\s+(?:is|would\s+be|should\s+be))?\s*[:：\-]?\s*",
+    r"(?:answer|option|choice)\b(?:\s+(?:is|would\s+be|should\s+be))?\s*[:：\-]?\s*",
     re.I,
 )
 _BOLD = re.compile(r"[*_`]+")
@@ -49,8 +49,8 @@ def _answer_span(text: str) -> str:
     spans = _ANSWER_TAG.findall(text)
     if spans:
         return spans[-1]
-    text = _THINK_BLOCK.sub(" ", text)
-    return text.split("<think>")[0] if re.search("<think>", text, re.I) else text
+    # Whatever follows an unclosed <think> is unfinished reasoning, not an answer.
+    return re.split("<think>", _THINK_BLOCK.sub(" ", text), maxsplit=1, flags=re.I)[0]
 
 
 def _normalise(text: str) -> str:
