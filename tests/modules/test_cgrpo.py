@@ -2,14 +2,15 @@
 events read back, a learning signal, exact resume, export, μ > 1, and the DeepSpeed ZeRO-2 configs."""
 
 import contextlib
-import importlib
 from pathlib import Path
 
+import lightning.pytorch as pl
 import pytest
 import torch
+from lightning.pytorch.strategies import DeepSpeedStrategy
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from omarc.cli import resolve_config, run_cli
+from omarc.cli import OmarcCLI, resolve_config, run_cli
 from omarc.datamodules.datamodule import OmniQADataModule
 from omarc.modules.backbones.loading import load_backbone
 from omarc.modules.cgrpo import CGRPOModule, export_checkpoint
@@ -155,8 +156,6 @@ def test_training_logprobs_match_the_rollout_on_the_compressed_prompt(batch_modu
 
 
 def test_more_than_one_iteration_steps_per_pass_and_clips(batch_module):
-    import lightning.pytorch as pl
-
     module, data = batch_module(beta=0.0, num_iterations=2, lr=0.05, rewards=["format_graded"])
     trainer = pl.Trainer(max_steps=4, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False)
@@ -176,18 +175,22 @@ def test_bad_settings_name_the_field():
 
 
 @pytest.mark.parametrize("name, model", [("omarc_3b", "Qwen/Qwen2.5-Omni-3B"), ("omarc_7b", "Qwen/Qwen2.5-Omni-7B")])
-def test_paper_configs_resolve_and_build_the_deepspeed_zero2_strategy(name, model):
+def test_paper_configs_resolve_and_the_cli_builds_the_deepspeed_zero2_strategy(name, model):
     with contextlib.chdir(REPO):
         config = resolve_config(["fit", "--config", f"configs/{name}.yaml"])
-        strategy = config["trainer"]["strategy"]
-        module, cls = strategy["class_path"].rsplit(".", 1)
-        built = getattr(importlib.import_module(module), cls)(**strategy["init_args"])
-    assert type(built).__name__ == "DeepSpeedStrategy"
+        # No GPU here: the same config on the CPU with the tiny model, built by the CLI without running.
+        cli = OmarcCLI(CGRPOModule, OmniQADataModule, run=False, args=[
+            "--config", f"configs/{name}.yaml", "--model.model", "tiny", "--trainer.accelerator", "cpu",
+            "--trainer.devices", "1", "--trainer.logger", "false", "--trainer.callbacks", "[]"])
+    built = cli.trainer.strategy
+    assert isinstance(built, DeepSpeedStrategy) and built.zero_stage_3 is False
     assert built.config["zero_optimization"]["stage"] == 2 and built.config["bf16"]["enabled"]
     assert built.config["managed_gradient_accumulation"] is False, "several backward passes per optimizer step"
+    assert cli.model.hparams.gradient_checkpointing and cli.model.backbone.thinker.is_gradient_checkpointing
     trainer, hp, data = config["trainer"], config["model"], config["data"]
     assert (trainer["devices"], trainer["precision"]) == (4, "bf16-mixed")
+    assert trainer["strategy"]["class_path"] == "lightning.pytorch.strategies.DeepSpeedStrategy"
     assert hp["model"] == model and (hp["strategy"], hp["ratio"]) == ("omac", 0.7)
     assert (hp["lr"], hp["num_generations"], hp["max_completion_length"]) == (1e-5, 4, 1024)
-    assert hp["gradient_checkpointing"] and hp["rewards"] == ["accuracy", "format"]
+    assert hp["rewards"] == ["accuracy", "format"]
     assert (data["fps"], data["max_frames"], data["batch_size"], data["train_benchmarks"]) == (1.0, 32, 1, ["ugc_avqa"])
