@@ -142,6 +142,8 @@ def test_a_row_stops_at_its_end_token_and_is_padded_after_it(tiny_backbone, comp
         assert end not in free.tokens[1].tolist(), "pick seeds where row 1 never emits row 0's token"
         stopping = type(backbone)(backbone.thinker, eos_token_ids=[end], pad_token_id=backbone.pad_token_id)
         gen = stopping.generate(out.sequence, max_new_tokens=steps)
+        timed = stopping.generate(out.sequence, max_new_tokens=steps, ignore_eos=True)
+    assert torch.equal(timed.tokens, free.tokens) and timed.lengths.tolist() == [steps, steps]
     pad = backbone.pad_token_id
     assert gen.tokens[0].tolist() == free.tokens[0, :2].tolist() + [pad] * (steps - 2)
     assert torch.equal(gen.tokens[1], free.tokens[1])

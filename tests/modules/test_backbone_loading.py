@@ -91,3 +91,14 @@ def test_reduced_depth_architecture_builds_without_memory():
     with pytest.raises(ValueError, match="unknown architecture"):
         build_architecture("qwen9")
     assert set(ARCHITECTURES) == {"qwen2.5-omni-3b", "qwen2.5-omni-7b", "qwen3-omni-30b-a3b"}
+
+
+def test_architecture_overrides_shorten_encoders_and_replace_fields():
+    config, _ = architecture_config("qwen3-omni-30b-a3b", 2, vision_depth=6, audio_layers=3, video_token_id=7)
+    depths = config.text_config.num_hidden_layers, config.vision_config.depth, config.audio_config.encoder_layers
+    assert depths == (2, 6, 3)
+    assert config.vision_config.deepstack_visual_indexes == [1, 3, 5]  # 8, 16, 24 of 27 at the same depth share
+    assert config.video_token_id == 7 and config.vision_config.hidden_size == 1152
+    assert architecture_config("qwen3-omni-30b-a3b")[0].vision_config.deepstack_visual_indexes == [8, 16, 24]
+    with pytest.raises(ValueError, match="vision_depth must be >= 1"):
+        architecture_config("qwen2.5-omni-7b", vision_depth=0)

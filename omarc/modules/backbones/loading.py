@@ -18,6 +18,7 @@ from transformers import (
     Qwen3OmniMoeThinkerForConditionalGeneration,
 )
 
+from omarc.defaults import DEFAULT_MODEL, DEFAULT_MODEL_DIR
 from omarc.modules.backbones.qwen2_5_omni import Qwen25OmniBackbone
 from omarc.modules.backbones.qwen3_omni import Qwen3OmniBackbone
 from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
@@ -152,11 +153,14 @@ def load_backbone(
 ) -> tuple[QwenOmniBackbone, ProcessorMixin, str]:
     """(backbone, processor, family) for ``model``, in eval mode.
 
-    ``model``: "tiny" / "tiny-qwen3" (random tiny thinkers, offline processor), a local
-    checkpoint directory, or a hub id already in the local cache (nothing is downloaded). A full
-    Qwen-Omni checkpoint loads its thinker only: the ``thinker.`` weights, no talker.
+    ``model``: "tiny" / "tiny-qwen3" (random tiny thinkers, offline processor), "default" (the
+    packaged trained model, ``omarc.defaults.DEFAULT_MODEL_DIR``), a local checkpoint directory,
+    or a hub id already in the local cache (nothing is downloaded). A full Qwen-Omni checkpoint
+    loads its thinker only: the ``thinker.`` weights, no talker.
     """
     device = _device(device)
+    if model == DEFAULT_MODEL:
+        model = str(DEFAULT_MODEL_DIR)
     if model in TINY:
         from omarc.modules.tiny import build_tiny_processor, build_tiny_thinker
 
@@ -187,16 +191,40 @@ def load_backbone(
     return wrap_thinker(thinker, family, processor), processor, family
 
 
-def architecture_config(name: str, num_hidden_layers: int | None = None) -> tuple[PretrainedConfig, str]:
-    """(thinker config, family) of a published architecture, optionally with fewer LLM layers."""
+def architecture_config(
+    name: str,
+    num_hidden_layers: int | None = None,
+    *,
+    vision_depth: int | None = None,
+    audio_layers: int | None = None,
+    **config_fields,
+) -> tuple[PretrainedConfig, str]:
+    """(thinker config, family) of a published architecture.
+
+    ``num_hidden_layers``, ``vision_depth``, ``audio_layers`` shorten the LLM and the encoders at
+    full width (quick timing runs); ``config_fields`` replace top-level thinker fields, e.g. the
+    media token ids of another tokenizer. Reduced vision depth keeps Qwen3-Omni's DeepStack levels
+    at the same relative depths.
+    """
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {name!r}; choose one of {sorted(ARCHITECTURES)}")
     family, fields = ARCHITECTURES[name]
     fields = copy.deepcopy(fields)
+    for flag, value in (("num_hidden_layers", num_hidden_layers), ("vision_depth", vision_depth),
+                        ("audio_layers", audio_layers)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be >= 1, got {value}")
     if num_hidden_layers is not None:
-        if num_hidden_layers < 1:
-            raise ValueError(f"num_hidden_layers must be >= 1, got {num_hidden_layers}")
         fields["text_config"]["num_hidden_layers"] = num_hidden_layers
+    if audio_layers is not None:
+        fields["audio_config"]["encoder_layers"] = audio_layers
+    if vision_depth is not None:
+        vision = fields["vision_config"]
+        full_depth, vision["depth"] = vision["depth"], vision_depth
+        if "deepstack_visual_indexes" in vision:
+            scaled = {min(vision_depth - 1, i * vision_depth // full_depth) for i in vision["deepstack_visual_indexes"]}
+            vision["deepstack_visual_indexes"] = sorted(scaled)
+    fields.update(config_fields)
     return FAMILY_CLASSES[family][0](**fields), family
 
 
@@ -205,14 +233,16 @@ def build_architecture(
     num_hidden_layers: int | None = None,
     dtype: torch.dtype | None = None,
     device: str | torch.device | None = None,
+    **overrides,
 ) -> tuple[QwenOmniBackbone, str]:
     """A randomly initialised real-size thinker (for timing: cost does not depend on the values).
 
     Built directly on ``device`` in ``dtype`` (bf16 on GPU by default); eos/pad are Qwen's ids.
+    ``overrides`` go to :func:`architecture_config` (``vision_depth``, ``audio_layers``, fields).
     """
     device = _device(device)
     dtype = dtype or default_dtype(device)
-    config, family = architecture_config(name, num_hidden_layers)
+    config, family = architecture_config(name, num_hidden_layers, **overrides)
     config.text_config.dtype = dtype
     with torch.device(device):
         thinker = FAMILY_CLASSES[family][1]._from_config(config, dtype=dtype)

@@ -285,9 +285,11 @@ class QwenOmniBackbone(OmniBackbone):
         top_p: float = 1.0,
         num_return_sequences: int = 1,
         generator: torch.Generator | None = None,
+        ignore_eos: bool = False,
     ) -> Generation:
         """Prefill ``seq`` once per prompt, expand the KV cache to ``num_return_sequences`` rows,
-        decode at positions max(position) + 1 + step until an end-of-turn id or ``max_new_tokens``.
+        decode at positions max(position) + 1 + step until an end-of-turn id or ``max_new_tokens``
+        (exactly ``max_new_tokens`` with ``ignore_eos``, for timing).
 
         Returns tokens [B·n, T] (pad after each row's end), lengths [B·n], first_logits [B, V]
         and logprobs [B·n, T] (temperature-scaled, 0 after the end).
@@ -299,7 +301,7 @@ class QwenOmniBackbone(OmniBackbone):
         device = self.device
         seq = left_padded(seq.to(device))
         n = num_return_sequences
-        eos = torch.tensor(self.eos_token_ids, device=device)
+        eos = torch.tensor([] if ignore_eos else self.eos_token_ids, dtype=torch.long, device=device)
 
         start = time.perf_counter()
         cache = DynamicCache(config=self.thinker.config.get_text_config())
