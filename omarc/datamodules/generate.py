@@ -169,9 +169,11 @@ def write_av(
     audio: np.ndarray | None = None,
     audio_rate: int = 22050,
     codec: str = "libx264",
+    gop: int | None = None,
 ) -> Path:
     """An mp4 with a ``codec`` video stream of ``frames`` ([H, W, 3] uint8 each, any iterable: long
-    videos stream) and, when ``audio`` [S] float32 is given, an AAC mono track."""
+    videos stream) and, when ``audio`` [S] float32 is given, an AAC mono track. ``gop``: frames
+    between keyframes (the encoder's default when None)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frames = iter(frames)
@@ -180,6 +182,8 @@ def write_av(
         video = container.add_stream(codec, rate=fps)
         video.height, video.width = first.shape[:2]
         video.pix_fmt = "yuv420p"
+        if gop is not None:
+            video.codec_context.gop_size = gop
         sound = container.add_stream("aac", rate=audio_rate, layout="mono") if audio is not None else None
         for array in itertools.chain([first], frames):
             container.mux(video.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))

@@ -118,20 +118,33 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
 
 
 def _read_frames(container, stream, times: list[float], h: int, w: int) -> torch.Tensor:
-    """The frame nearest each time, decoded in one forward pass with seeks over long gaps."""
+    """The frame nearest each time, decoded in one forward pass with seeks over long gaps.
+
+    A seek pays off only when a keyframe lies between the current position and the target. The
+    keyframe spacing is learnt: a seek that lands at or before the current position shows the
+    spacing exceeds the distance to the keyframe it landed on, and the next seek waits for twice
+    that distance (so wasted decoding stays within a few keyframe intervals).
+    """
     rate = float(stream.average_rate or 25)
     tol = 0.5 / rate  # a frame is "at" t when it starts within half a frame period before t
     decoded = container.decode(stream)
-    position, chosen, out = 0.0, None, []
+    position, last_key, spacing = 0.0, 0.0, SEEK_GAP_S
+    chosen, landing, out = None, None, []
     for t in times:
         if chosen is not None and _time(chosen, rate) >= t - tol:
             out.append(out[-1])
             continue
-        if t - position > SEEK_GAP_S:
+        if t - position > SEEK_GAP_S and t - last_key >= spacing:
             container.seek(int((t - tol) / stream.time_base), stream=stream, backward=True)
-            decoded = container.decode(stream)
+            decoded, landing = container.decode(stream), position
         for frame in decoded:
             position = _time(frame, rate)
+            if frame.key_frame:
+                last_key = position
+            if landing is not None:
+                if position <= landing + tol:
+                    spacing = max(spacing, 2 * (t - position))
+                landing = None
             chosen = frame
             if position >= t - tol:
                 break

@@ -64,14 +64,15 @@ def test_pixel_budget_is_respected(generated, truth):
     assert media.frames.shape[2:] == (28, 56)  # 56×84 shrunk into 2 cells, aspect kept as far as cells allow
 
 
-def test_max_frames_spreads_over_the_whole_video_by_seeking(tmp_path):
-    colours = ["red", "green", "blue", "yellow"] * 3  # 12 s, one colour per second
+@pytest.mark.parametrize("gop", [4, 200])  # a keyframe every second / none after the first
+def test_max_frames_spreads_over_the_whole_video_by_seeking(tmp_path, gop):
+    colours = (["red", "green", "blue", "yellow", "purple"] * 5)[:24]  # one colour per second
     frames = np.stack([np.full((56, 56, 3), PALETTE[c], np.uint8) for c in colours for _ in range(4)])
-    path = write_av(tmp_path / "long.mp4", frames, fps=4, audio=np.zeros(12 * 16000, np.float32), audio_rate=16000)
-    media = decode_media(path, max_frames=2)  # bins of 6 s: frames at 3 s and 9 s, seeking between
-    assert media.timestamps.tolist() == [3.0, 9.0] and media.fps == pytest.approx(1 / 6)
-    assert [colour_of(f) for f in media.frames] == [colours[3], colours[9]]
-    assert media.audio.shape == (12 * 16000,)
+    path = write_av(tmp_path / "long.mp4", frames, 4, np.zeros(24 * 16000, np.float32), 16000, gop=gop)
+    media = decode_media(path, max_frames=4)  # bins of 6 s: frames at 3, 9, 15, 21 s, seeking between
+    assert media.timestamps.tolist() == [3.0, 9.0, 15.0, 21.0] and media.fps == pytest.approx(1 / 6)
+    assert [colour_of(f) for f in media.frames] == [colours[3], colours[9], colours[15], colours[21]]
+    assert media.audio.shape == (24 * 16000,)
 
 
 def test_silence_and_drop_change_only_the_audio(generated, truth):
