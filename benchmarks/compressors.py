@@ -12,6 +12,7 @@ of which 40 form the query. Prints the median milliseconds per sample (± half t
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -95,7 +96,7 @@ def main() -> None:
     one, four = samples[0], pack(samples)
     counts = {m.name.lower(): int(one.count(m)[0]) for m in Modality}
     print(f"sample: {one.length} tokens {counts}, D={args.dim}, ratio {args.ratio}, device {args.device}, "
-          f"torch threads {torch.get_num_threads()}")
+          f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
     print("| strategy | plan only, batch 1 | batch 1 ms/sample | batch 4 ms/sample | tokens out (video, audio) |")
     print("|---|---|---|---|---|")
     rows = [(name, {}) for name in sorted(STRATEGIES)] + [("omnizip", {"saliency": False})]

@@ -122,8 +122,10 @@ def anchor_merges(audio: Tensor, anchor: Tensor) -> tuple[Tensor, Tensor, Tensor
     src = (~anchor).nonzero().squeeze(1)
     prev, nxt = prev[src], nxt[src]
     a = unit(audio)
-    cos_prev = torch.where(prev >= 0, (a[src] * a[prev.clamp_min(0)]).sum(-1), torch.full_like(a[src, 0], -torch.inf))
-    cos_next = torch.where(nxt < n, (a[src] * a[nxt.clamp_max(n - 1)]).sum(-1), torch.full_like(a[src, 0], -torch.inf))
+    mine = a[src]
+    none = torch.full_like(mine[:, 0], -torch.inf)
+    cos_prev = torch.where(prev >= 0, torch.linalg.vecdot(mine, a[prev.clamp_min(0)]), none)
+    cos_next = torch.where(nxt < n, torch.linalg.vecdot(mine, a[nxt.clamp_max(n - 1)]), none)
     take_next = cos_next > cos_prev
     dst = torch.where(take_next, nxt, prev)
     weight = torch.maximum(cos_prev, cos_next).clamp_min(0.0)

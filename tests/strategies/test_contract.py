@@ -105,3 +105,14 @@ def test_companions_follow_the_merges(name):
     torch.testing.assert_close(out.companions["deepstack_0"], 2 * out.embeds + 1)  # float32 round-off only
     changed = ~torch.isclose(out.embeds[0], seq.embeds[0, source_slots(seq, out)]).all(-1)
     assert bool(changed.any()), "the plan must merge something for this test to mean anything"
+
+
+@pytest.mark.parametrize("name", COMPRESSING)
+def test_bfloat16_embeddings_keep_their_dtype_and_budgets(name):
+    seq = build_sequence(grids=6, hw=(3, 4), audio_rate=5.0, saliency=True, companions=True)
+    half = seq.replace(embeds=seq.embeds.bfloat16(), companions={k: v.bfloat16() for k, v in seq.companions.items()})
+    out = build_compressor(name, ratio=0.7)(half)
+    reference = build_compressor(name, ratio=0.7)(seq)
+    assert out.sequence.embeds.dtype == torch.bfloat16
+    assert out.sequence.count(Modality.VIDEO).tolist() == reference.sequence.count(Modality.VIDEO).tolist()
+    assert out.sequence.count(Modality.AUDIO).tolist() == reference.sequence.count(Modality.AUDIO).tolist()
