@@ -166,7 +166,7 @@ class CGRPOModule(pl.LightningModule):
                 tower.requires_grad_(False)
         self._policy_mode(training=True)
         if gradient_checkpointing:
-            backbone.thinker.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            backbone.thinker.activation_checkpointing_enable({"use_reentrant": False})
         # The frozen reference is the starting policy, rebuilt from ``model`` (also on resume): it is
         # kept out of the module tree so checkpoints hold the policy only.
         self._reference: list[QwenOmniBackbone] = []

@@ -186,7 +186,7 @@ def test_paper_configs_resolve_and_the_cli_builds_the_deepspeed_zero2_strategy(n
     assert isinstance(built, DeepSpeedStrategy) and built.zero_stage_3 is False
     assert built.config["zero_optimization"]["stage"] == 2 and built.config["bf16"]["enabled"]
     assert built.config["managed_gradient_accumulation"] is False, "several backward passes per optimizer step"
-    assert cli.model.hparams.gradient_checkpointing and cli.model.backbone.thinker.is_gradient_checkpointing
+    assert cli.model.hparams.gradient_checkpointing and cli.model.backbone.thinker.is_activation_checkpointing
     trainer, hp, data = config["trainer"], config["model"], config["data"]
     assert (trainer["devices"], trainer["precision"]) == (4, "bf16-mixed")
     assert trainer["strategy"]["class_path"] == "lightning.pytorch.strategies.DeepSpeedStrategy"
