@@ -264,7 +264,10 @@ class OmniZip(Compressor):
         first = torch.ones_like(window, dtype=torch.bool)
         first[1:] = window[1:] != window[:-1]
         score = torch.empty(grids.index.shape, device=frames.device)
-        score[first] = dpc_knn_scores(frames[first], grids.mask[first], self.knn)
+        if bool(first.all()):  # one grid per window (1 fps): skip copying the frames
+            score = dpc_knn_scores(frames, grids.mask, self.knn)
+        else:
+            score[first] = dpc_knn_scores(frames[first], grids.mask[first], self.knn)
         later = (~first).nonzero().squeeze(1)
         if later.numel():
             score[later] = temporal_change(frames, grids.mask, seq.patch_hw[0][grids.index], later)
