@@ -227,3 +227,21 @@ def test_right_padded_sequences_decode_like_left_padded(tiny_backbone, compresse
     assert (left_gen.first_logits - right_gen.first_logits).abs().max() <= 1e-5
     assert torch.equal(left_gen.tokens, right_gen.tokens)
     assert (logp - left_gen.logprobs).abs().max() <= 1e-4
+
+
+def test_rollouts_in_training_mode_with_checkpointing_keep_the_cache(tiny_backbone, compressed):
+    """C-GRPO samples from a model in train mode with gradient checkpointing: the KV cache must stay."""
+    from omarc.modules.backbones.loading import wrap_thinker
+    from omarc.modules.tiny import build_tiny_thinker
+
+    family, _, backbone = tiny_backbone
+    _, out = compressed
+    trained = build_tiny_thinker(family, seed=0)  # same weights as the fixture's thinker
+    trained.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    policy = wrap_thinker(trained.train(), family)
+    with torch.no_grad():
+        expected = backbone.generate(out.sequence, max_new_tokens=4)
+    got = policy.generate(out.sequence, max_new_tokens=4)
+    assert policy.training and torch.equal(got.tokens, expected.tokens)
+    logp = policy.completion_logprobs(out.sequence, got.tokens)
+    assert logp.requires_grad and (logp.detach() - got.logprobs).abs().max() <= 1e-4
