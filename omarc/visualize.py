@@ -1,0 +1,84 @@
+"""Pictures of what a compressor kept, and accuracy against ratio (issue: reports and plots)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+from omarc.strategies import CompressionReport, Modality, TokenSequence  # noqa: E402
+
+DROPPED_SHADE = 0.25  # brightness left on dropped cells: dark enough to see, light enough to read the frame
+
+
+def keep_map_figure(frames: Tensor, seq: TokenSequence, reports: dict[str, CompressionReport], max_grids: int = 16):
+    """One row per strategy: each temporal grid's first frame with dropped video cells darkened,
+    then the audio tokens kept over time (anchors as ticks) and the audio budget per grid.
+
+    frames [T, 3, H, W] uint8 as decoded; ``seq`` one unpadded sample (B = 1) in the order the
+    reports' ``keep`` masks refer to. Returns the matplotlib figure.
+    """
+    modality, frame_id, hw, times = seq.modality[0], seq.frame[0], seq.patch_hw[0], seq.time[0]
+    video = modality == int(Modality.VIDEO)
+    audio = modality == int(Modality.AUDIO)
+    grids = int(frame_id[video].max()) + 1 if bool(video.any()) else 0
+    shown = min(grids, max_grids)
+    rows_cells = int(hw[video, 0].max()) + 1 if grids else 1
+    cols_cells = int(hw[video, 1].max()) + 1 if grids else 1
+    per_grid = max(1, frames.shape[0] // max(grids, 1))
+    fig, axes = plt.subplots(len(reports), shown + 1, figsize=(1.6 * shown + 4, 1.8 * len(reports)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1] * shown + [3]})
+    for r, (name, report) in enumerate(reports.items()):
+        keep = report.keep.to(torch.bool).cpu()
+        for g in range(shown):
+            image = frames[min(g * per_grid, frames.shape[0] - 1)].permute(1, 2, 0).float().numpy() / 255.0
+            mask = np.zeros((rows_cells, cols_cells), dtype=bool)
+            cells = video & (frame_id == g)
+            kept = cells & keep
+            mask[hw[kept, 0].numpy(), hw[kept, 1].numpy()] = True
+            up = np.kron(mask, np.ones((image.shape[0] // rows_cells, image.shape[1] // cols_cells)))
+            up = np.pad(up, ((0, image.shape[0] - up.shape[0]), (0, image.shape[1] - up.shape[1])), mode="edge")
+            ax = axes[r, g]
+            ax.imshow(image * np.where(up[..., None] > 0, 1.0, DROPPED_SHADE))
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_title(f"grid {g}: {int(kept.sum())}/{int(cells.sum())}", fontsize=7)
+            if g == 0:
+                ax.set_ylabel(name, fontsize=9)
+        ax = axes[r, shown]
+        kept_times = times[audio & keep].numpy()
+        ax.vlines(kept_times, 0, 1, linewidth=0.6, color="tab:blue", label="audio kept")
+        if report.audio_budget_per_frame:
+            budget = np.asarray(report.audio_budget_per_frame, dtype=float)
+            span = float(times[video].max() / max(grids - 1, 1)) if grids > 1 else 1.0
+            ax.bar(np.arange(len(budget)) * span, budget / budget.max(), width=span * 0.9, alpha=0.3,
+                   align="edge", color="tab:orange", label="audio budget per grid")
+        ax.set_xlabel("seconds", fontsize=8)
+        ax.set_yticks([])
+        ax.legend(fontsize=6, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_plot(rows: list[dict], path: Path) -> Path:
+    """Accuracy against compression ratio, one line per strategy (``full`` drawn at every ratio)."""
+    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=100)
+    full = [r["accuracy"] for r in rows if r["strategy"] == "full"]
+    for name in sorted({r["strategy"] for r in rows if r["strategy"] != "full"}):
+        pts = sorted((r["ratio"], r["accuracy"]) for r in rows if r["strategy"] == name)
+        ax.plot([p[0] for p in pts], [p[1] * 100 for p in pts], marker="o", label=name)
+    if full:
+        ax.axhline(full[0] * 100, color="k", linestyle=":", label="full tokens")
+    ax.set_xlabel("compression ratio (share of A+V tokens removed)")
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,56 @@
+import json
+import struct
+
+import pytest
+
+from omarc.bench.flops import DecoderShape, prefill_flops, prefill_speedup_limit
+from omarc.bench.run import frame_shape, run_bench
+from omarc.bench.stats import summarize
+
+
+def png_size(path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_prefill_flops_hand_count():
+    # 1 layer, hidden 4, 1 head of dim 4, 1 kv head, mlp 8, vocab 10, 2 tokens:
+    # linear per token 2·(16 + 32 + 16 + 96) = 320; attention 4·1·4·(2·3/2) = 48; lm_head 2·4·10 = 80
+    shape = DecoderShape(hidden=4, layers=1, heads=1, kv_heads=1, head_dim=4, mlp_width=8, vocab=10)
+    assert prefill_flops(shape, 2) == 2 * 320 + 48 + 80
+
+
+def test_speedup_limit_near_paper_ceiling():
+    # Qwen2.5-Omni-3B text sizes, 64 frames at 128 cells (4,096 video) + 1,600 audio + 300 text, 30 % kept
+    shape = DecoderShape(hidden=2048, layers=36, heads=16, kv_heads=2, head_dim=128, mlp_width=11008, vocab=151936)
+    limit = prefill_speedup_limit(shape, 4096 + 1600 + 300, round(0.3 * 5696) + 300)
+    assert 2.8 < limit < 3.4
+
+
+def test_summarize_median_and_spread():
+    s = summarize([3.0, 1.0, 2.0, 4.0, 100.0])
+    assert s["median"] == 3.0 and s["min"] == 1.0 and s["max"] == 100.0 and s["iqr"] == 2.0
+
+
+@pytest.mark.parametrize("pixels, shape", [(128 * 784, (224, 448)), (64 * 784, (224, 224))])
+def test_frame_shape_fills_budget(pixels, shape):
+    assert frame_shape(pixels) == shape
+
+
+def test_bench_tiny_prints_speedup_and_overhead(tmp_path, capsys):
+    rows = run_bench(arch="tiny", strategies=("omac", "omnizip"), ratios=(0.7,), frames=4, max_pixels=16 * 784,
+                     new_tokens=2, repeats=1, warmup=0, output_dir=tmp_path)
+    printed = capsys.readouterr().out
+    assert "prefill ×" in printed and "compressor / full prefill" in printed
+    by_name = {r["strategy"]: r for r in rows}
+    assert set(by_name) == {"full", "omac", "omnizip"}
+    assert by_name["full"]["prefill_speedup"] == 1.0
+    for name in ("omac", "omnizip"):
+        r = by_name[name]
+        assert r["av_tokens_out"] < r["av_tokens_in"]
+        assert r["prefill_speedup"] > 0 and 0 <= r["compressor_share"]
+        assert r["flop_limit"] > 1.0
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert len(saved["rows"]) == 3
+    assert png_size(tmp_path / "speedup.png") == (900, 360)
