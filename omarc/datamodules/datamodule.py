@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -20,12 +22,14 @@ from omarc.datamodules.dataset import BatchCollate, Collate, QADataset, ShardSam
 from omarc.datamodules.generate import generate_all
 from omarc.datamodules.media import MAX_PIXELS, PATCH_FACTOR, AudioMode, decode_media
 from omarc.datamodules.records import QARecord
+from omarc.defaults import DEFAULT_TASK
 
 log = logging.getLogger(__name__)
 
-# The embedded default set: small enough to generate in seconds, long enough to need the audio.
-DEFAULT_GENERATION = {"n_videos": 4, "seconds": 8, "height": 56, "width": 56, "video_fps": 2}
-GENERATED_VERSION = "v1"  # bump when the generator's output changes, so caches are rebuilt
+# The embedded default set: the default model's task (omarc.defaults), a few clips per benchmark format.
+DEFAULT_GENERATION = {"n_videos": 4, **DEFAULT_TASK.generation_kwargs()}
+GENERATED_VERSION = "v2"  # bump when the generator's output changes, so caches are rebuilt
+PAPER_FPS = 1.0  # the paper's sampling rate (§6), for every set but the generated default
 
 Entry = QARecord | ReadIssue
 
@@ -40,7 +44,9 @@ class OmniQADataModule(pl.LightningDataModule):
     Each batch is ``{"records", "inputs", "failed"}`` (see :class:`BatchCollate`); the model sets the
     per-sample transform and collate with :meth:`set_transform`. Test/validate/predict read
     ``benchmarks`` at ``split``; fit reads ``train_benchmarks`` at ``train_split`` (shuffled).
-    ``categories`` (any case) and ``limit`` (per benchmark) filter the records.
+    ``categories`` (any case) and ``limit`` (per benchmark) filter the records. ``fps`` None decodes
+    the generated default set at the default model's rate (``omarc.defaults.DEFAULT_TASK``) and
+    everything else at the paper's 1 fps.
     """
 
     def __init__(
@@ -53,7 +59,7 @@ class OmniQADataModule(pl.LightningDataModule):
         train_split: str = "train",
         categories: list[str] | None = None,
         limit: int | None = None,
-        fps: float = 1.0,
+        fps: float | None = None,
         max_frames: int = 32,
         max_pixels: int = MAX_PIXELS,
         patch_factor: int = PATCH_FACTOR,
@@ -61,6 +67,7 @@ class OmniQADataModule(pl.LightningDataModule):
         batch_size: int = 1,
         num_workers: int = 0,
         generated: bool = True,
+        generation: dict | None = None,
         cache_dir: str | None = None,
         seed: int = 0,
     ):
@@ -71,9 +78,14 @@ class OmniQADataModule(pl.LightningDataModule):
             raise ValueError(f"audio must be 'keep', 'silence' or 'drop', got {audio!r}")
         if limit is not None and limit < 1:
             raise ValueError(f"limit must be a positive number of records per benchmark, got {limit}")
+        self.data_dir, self.paths = data_dir, {benchmark_name(k): v for k, v in (paths or {}).items()}
+        self.generated, self.cache_dir, self.seed = generated, cache_dir, seed
+        self.generation = {**DEFAULT_GENERATION, **(generation or {})}
+        if fps is None:
+            fps = DEFAULT_TASK.fps if self._uses_generated() else PAPER_FPS
+        self.fps = fps
         if fps <= 0 or max_frames < 1 or batch_size < 1:
             raise ValueError(f"need fps > 0, max_frames >= 1, batch_size >= 1; got {fps}, {max_frames}, {batch_size}")
-        self.data_dir, self.paths = data_dir, {benchmark_name(k): v for k, v in (paths or {}).items()}
         self.split, self.train_split = split, train_split
         self.categories = {c.lower() for c in categories} if categories else None
         self.limit = limit
@@ -81,7 +93,6 @@ class OmniQADataModule(pl.LightningDataModule):
             decode_media, fps=fps, max_frames=max_frames, max_pixels=max_pixels, factor=patch_factor, audio=audio
         )
         self.batch_size, self.num_workers = batch_size, num_workers
-        self.generated, self.cache_dir, self.seed = generated, cache_dir, seed
         self.transform: Transform = raw_transform
         self.collate: Collate = raw_collate
         self.notes: list[str] = []
@@ -98,7 +109,7 @@ class OmniQADataModule(pl.LightningDataModule):
 
     def prepare_data(self) -> None:
         if self._uses_generated():
-            ensure_generated(self._generated_root(), self.seed)
+            ensure_generated(self._generated_root(), self.seed, self.generation)
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit"):
@@ -152,7 +163,7 @@ class OmniQADataModule(pl.LightningDataModule):
             return Path(self.data_dir) / name
         if not self.generated:
             raise ValueError(f"no folder for benchmark {name!r}: pass data_dir or paths[{name!r}], or generated=True")
-        return ensure_generated(self._generated_root(), self.seed) / name
+        return ensure_generated(self._generated_root(), self.seed, self.generation) / name
 
     def _read(self, name: str, split: str) -> list[Entry]:
         folder = self.folder(name)
@@ -177,7 +188,8 @@ class OmniQADataModule(pl.LightningDataModule):
 
     def _generated_root(self) -> Path:
         base = Path(self.cache_dir or os.environ.get("OMARC_CACHE", "~/.cache/omarc")).expanduser()
-        return base / "generated" / f"{GENERATED_VERSION}-seed{self.seed}"
+        key = hashlib.sha1(json.dumps(self.generation, sort_keys=True).encode()).hexdigest()[:10]
+        return base / "generated" / f"{GENERATED_VERSION}-seed{self.seed}-{key}"
 
     def _rank_world(self) -> tuple[int, int]:
         if self.trainer is not None:
@@ -187,13 +199,14 @@ class OmniQADataModule(pl.LightningDataModule):
         return 0, 1
 
 
-def ensure_generated(root: Path, seed: int = 0) -> Path:
-    """Generate the default set into ``root`` unless it is complete; written aside, then renamed into place."""
+def ensure_generated(root: Path, seed: int = 0, generation: dict | None = None) -> Path:
+    """Generate the set (``generate_all(**generation)``, default :data:`DEFAULT_GENERATION`) into
+    ``root`` unless it is complete; written aside, then renamed into place."""
     if (root / "_complete").is_file():
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=root.name + ".", dir=root.parent))
-    generate_all(tmp, seed=seed, **DEFAULT_GENERATION)
+    generate_all(tmp, seed=seed, **(generation or DEFAULT_GENERATION))
     (tmp / "_complete").touch()
     try:
         tmp.rename(root)

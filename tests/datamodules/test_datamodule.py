@@ -10,6 +10,7 @@ import torch
 from omarc.datamodules.benchmarks import BENCHMARKS
 from omarc.datamodules.datamodule import OmniQADataModule
 from omarc.datamodules.generate import write_av
+from omarc.defaults import DEFAULT_TASK
 
 N_QA = 4  # per generated benchmark folder (tests/datamodules/conftest.py)
 
@@ -169,6 +170,11 @@ def test_generated_default_set_in_cache(tmp_path):
     assert (folder / "_complete").is_file() and sorted(p.name for p in folder.iterdir() if p.is_dir()) == sorted(BENCHMARKS)
     assert len(dm.entries("eval")) == 2 * len(BENCHMARKS) and len(dm.entries("train")) == 2
     batch = next(iter(dm.dataloader("eval", rank=0, world_size=4)))
-    assert batch["inputs"]["media"][0].frames.shape == (8, 3, 56, 56)
+    frames = int(DEFAULT_TASK.seconds * DEFAULT_TASK.fps)  # the default set is decoded at the default model's rate
+    assert batch["inputs"]["media"][0].frames.shape == (frames, 3, DEFAULT_TASK.height, DEFAULT_TASK.width)
+    other = OmniQADataModule(cache_dir=str(tmp_path), generation={"seconds": 3, "n_videos": 1}, audio="drop")
+    assert len(other.entries("eval")) == 2 * len(BENCHMARKS) and len(list(root.iterdir())) == 2
+    shape = (int(3 * DEFAULT_TASK.fps), 3, DEFAULT_TASK.height, DEFAULT_TASK.width)
+    assert next(iter(other.test_dataloader()))["inputs"]["media"][0].frames.shape == shape
     with pytest.raises(ValueError, match="no folder for benchmark 'dailyomni'"):
         OmniQADataModule(generated=False).entries("eval")
