@@ -16,6 +16,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 from transformers import ProcessorMixin
 
@@ -27,6 +28,7 @@ from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
 from omarc.modules.inputs import InputBuilder
 from omarc.modules.prompts import PROMPT_STYLES, build_prompt
 from omarc.modules.tiny import build_tiny_processor, build_tiny_thinker
+from omarc.strategies.sequence import Modality, TokenSequence, pack
 
 N_OPTIONS = 4  # every generated question has four lettered options
 # Pixel values are normalised uint8 frames: float16 keeps them to ~1e-3 and halves the cache.
@@ -104,18 +106,20 @@ def answer_ids(tokenizer, letter: str, end_token: str = "<|im_end|>") -> Tensor:
 
 
 class GeneratedQADataset(Dataset):
-    """``size`` examples of stream ``seed``: (builder inputs, answer ids [T], record).
+    """``size`` examples of stream ``seed``: (inputs, answer ids [T], record).
 
-    ``cache``: keep each built example (pixel values in :data:`CACHE_DTYPE`) so later epochs skip
-    rendering and the processor.
+    ``inputs``: the builder's tensors, or with ``encoder`` (frozen encoders) ``{"sequence":
+    TokenSequence (B = 1), "input_ids": [L]}``: the encoders run once per example and training
+    only re-embeds the text. ``cache``: keep each built example so later epochs skip rendering,
+    the processor and the encoders (pixel values kept in :data:`CACHE_DTYPE`).
     """
 
     def __init__(self, builder: InputBuilder, size: int, seed: int, task: TaskSpec = DEFAULT_TASK,
-                 prompt_style: str | None = None, cache: bool = True) -> None:
+                 prompt_style: str | None = None, cache: bool = True, encoder: QwenOmniBackbone | None = None) -> None:
         if size < 1:
             raise ValueError(f"size must be >= 1, got {size}")
         self.builder, self.size, self.seed, self.task = builder, size, seed, task
-        self.prompt_style, self.cache = prompt_style, cache
+        self.prompt_style, self.cache, self.encoder = prompt_style, cache, encoder
         self._items: dict[int, tuple[dict, Tensor, QARecord]] = {}
 
     def __len__(self) -> int:
@@ -127,43 +131,68 @@ class GeneratedQADataset(Dataset):
         record, media = make_example(self.task, self.seed, index)
         style = self.prompt_style or random.Random(f"style/{self.seed}/{index}").choice(self.task.prompt_styles)
         inputs = self.builder(build_prompt(record, style), media)
+        if self.encoder is not None:
+            with torch.no_grad():
+                inputs = {"sequence": self.encoder.encode(self.builder.collate([inputs])), "input_ids": inputs["input_ids"]}
+        elif self.cache:
+            inputs["pixel_values_videos"] = inputs["pixel_values_videos"].to(CACHE_DTYPE)
         item = (inputs, answer_ids(self.builder.processor.tokenizer, record.answer), record)
         if self.cache:
-            inputs["pixel_values_videos"] = inputs["pixel_values_videos"].to(CACHE_DTYPE)
             self._items[index] = item
         return item
 
     def collate(self, items: list[tuple[dict, Tensor, QARecord]]) -> dict:
-        """``{"inputs": builder batch, "answers": [B, T], "records": [...]}`` (float32 pixel values)."""
-        inputs = [{**i, "pixel_values_videos": i["pixel_values_videos"].float()} for i, _, _ in items]
-        return {
-            "inputs": self.builder.collate(inputs),
-            "answers": torch.stack([a for _, a, _ in items]),
-            "records": [r for _, _, r in items],
-        }
+        """``{"inputs": batch, "answers": [B, T], "records": [...]}``, token tensors left-padded."""
+        if self.encoder is not None:
+            ids = [i["input_ids"] for i, _, _ in items]
+            inputs = {
+                "sequence": pack([i["sequence"] for i, _, _ in items], padding_side="left"),
+                "input_ids": pad_sequence(ids, batch_first=True, padding_value=self.builder.pad_token_id, padding_side="left"),
+            }
+        else:
+            inputs = self.builder.collate([{**i, "pixel_values_videos": i["pixel_values_videos"].float()} for i, _, _ in items])
+        return {"inputs": inputs, "answers": torch.stack([a for _, a, _ in items]), "records": [r for _, _, r in items]}
+
+
+def single_thread_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: one thread per worker, the training process keeps the rest."""
+    torch.set_num_threads(1)
 
 
 class SFTModule(pl.LightningModule):
     """Cross-entropy on the assistant's answer tokens with full tokens (no compression).
 
-    Logs ``train/loss``, ``train/answer_prob`` (mean p of the gold letter) and, on validation,
-    ``val/accuracy``: greedy decoding's first token equals the gold letter.
+    ``freeze_encoders``: the vision and audio towers keep their (random) weights and the batches
+    carry their cached outputs (:class:`GeneratedQADataset` with ``encoder``); the LLM and the
+    text embeddings learn. Logs ``train/loss``, ``train/answer_prob`` (mean p of the gold letter)
+    and, on validation, ``val/accuracy``: greedy decoding's first token equals the gold letter.
     """
 
     def __init__(self, backbone: QwenOmniBackbone, *, lr: float = 1e-3, weight_decay: float = 0.01,
-                 warmup_steps: int = 50, max_steps: int = 2000) -> None:
+                 warmup_steps: int = 50, max_steps: int = 2000, freeze_encoders: bool = False) -> None:
         super().__init__()
         if lr <= 0 or warmup_steps < 0 or max_steps < 1:
             raise ValueError(f"need lr > 0, warmup_steps >= 0, max_steps >= 1; got {lr}, {warmup_steps}, {max_steps}")
         self.backbone = backbone
         self.lr, self.weight_decay = lr, weight_decay
         self.warmup_steps, self.max_steps = warmup_steps, max_steps
+        if freeze_encoders:
+            for tower in (backbone.thinker.model.audio_tower, backbone.thinker.model.visual):
+                tower.requires_grad_(False)
         self._val_correct: list[Tensor] = []
+
+    def prompt_sequence(self, inputs: dict) -> TokenSequence:
+        """The full-token prompt: encoded now, or cached encoder outputs with the text embedded now."""
+        if "sequence" not in inputs:
+            return self.backbone.encode(inputs)
+        seq = inputs["sequence"].to(self.device)
+        media = (seq.modality == int(Modality.VIDEO)) | (seq.modality == int(Modality.AUDIO))
+        text = self.backbone.embed(inputs["input_ids"].to(self.device))
+        return seq.replace(embeds=torch.where(media[..., None], seq.embeds, text))
 
     def answer_logprobs(self, batch: dict) -> Tensor:
         """[B, T] log p of the answer tokens given the full prompt (with grad)."""
-        seq = self.backbone.encode(batch["inputs"])
-        return self.backbone.completion_logprobs(seq, batch["answers"])
+        return self.backbone.completion_logprobs(self.prompt_sequence(batch["inputs"]), batch["answers"])
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         logprobs = self.answer_logprobs(batch)
@@ -176,8 +205,7 @@ class SFTModule(pl.LightningModule):
     @torch.no_grad()
     def predict_letters(self, inputs: dict) -> Tensor:
         """[B] first greedy token of each sample's answer."""
-        gen = self.backbone.generate(self.backbone.encode(inputs), max_new_tokens=1)
-        return gen.tokens[:, 0]
+        return self.backbone.generate(self.prompt_sequence(inputs), max_new_tokens=1).tokens[:, 0]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._val_correct.append(self.predict_letters(batch["inputs"]) == batch["answers"][:, 0].to(self.device))
@@ -188,7 +216,8 @@ class SFTModule(pl.LightningModule):
         self._val_correct.clear()
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.backbone.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        params = [p for p in self.backbone.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
 
         def schedule(step: int) -> float:  # linear warm-up, then cosine decay to 10 %
             if step < self.warmup_steps:

@@ -1,0 +1,134 @@
+"""The embedded default: task spec, in-memory training clips vs decoded mp4 files, the SFT
+objective, and the packaged trained model answering held-out generated clips."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from omarc.datamodules.benchmarks import read_benchmark
+from omarc.datamodules.generate import PALETTE, generate_benchmark, plan_clip, render, write_av
+from omarc.datamodules.media import decode_media
+from omarc.defaults import DEFAULT_FAMILY, DEFAULT_MODEL, DEFAULT_MODEL_DIR, DEFAULT_TASK
+from omarc.modules.answers import extract_answer
+from omarc.modules.backbones.loading import load_backbone
+from omarc.modules.inputs import InputBuilder
+from omarc.modules.prompts import build_prompt
+from omarc.modules.sft import GeneratedQADataset, SFTModule, answer_ids, build_untrained_model, render_media
+from omarc.modules.tiny import build_tiny_tokenizer
+
+HELD_OUT_SEED = 777  # evaluation clips no test or training run uses elsewhere
+MAX_MODEL_MB = 8  # "a few MB": the packaged folder must stay small
+
+
+@pytest.fixture(scope="module")
+def untrained():
+    return build_untrained_model(seed=0)
+
+
+def test_in_memory_clip_equals_its_decoded_mp4(tmp_path):
+    """Training renders clips in memory; evaluation decodes mp4 files: same layout, same content."""
+    spec = DEFAULT_TASK.clip_spec()
+    clip = plan_clip(spec, random.Random(3))
+    media = render_media(DEFAULT_TASK, clip, np.random.default_rng(3))
+    frames, audio = render(clip, spec, np.random.default_rng(3))
+    path = write_av(tmp_path / "clip.mp4", frames, spec.video_fps, audio, spec.audio_rate)
+    decoded = decode_media(path, **DEFAULT_TASK.decode_kwargs())
+
+    assert media.frames.shape == decoded.frames.shape == (DEFAULT_TASK.seconds * DEFAULT_TASK.fps, 3, 56, 56)
+    assert media.audio.shape == decoded.audio.shape
+    assert torch.allclose(media.timestamps, decoded.timestamps)
+    # Frame k shows the colour of second k // fps in both (x264 moves a colour by a few levels at most).
+    expected = torch.tensor([PALETTE[c] for c in clip.colours], dtype=torch.float32).repeat_interleave(int(DEFAULT_TASK.fps), 0)
+    for frames_ in (media.frames, decoded.frames):
+        assert (frames_.float().mean((2, 3)) - expected).abs().max() < 12
+    # The beep second carries the audio energy above 2 kHz in both.
+    for wave in (media.audio, decoded.audio):
+        spectrum = torch.stack([torch.fft.rfft(s).abs() for s in wave.view(DEFAULT_TASK.seconds, -1)])
+        high = spectrum[:, 2000:].sum(-1) / spectrum.sum(-1)  # bins are 1 Hz apart for 1-s windows
+        assert int(high[[i for i, s in enumerate(clip.sounds) if s != "noise burst"]].argmax()) == \
+            [i for i, s in enumerate(clip.sounds) if s != "noise burst"].index(clip.target)
+
+
+def test_one_video_grid_per_second_and_short_prompts(untrained, tmp_path):
+    _, processor = untrained
+    record, media = _example(0)
+    item = InputBuilder(processor, DEFAULT_FAMILY)(build_prompt(record, "official"), media)
+    assert item["video_grid_thw"].tolist() == [[DEFAULT_TASK.seconds, 4, 4]]  # 4 x 4 patches = 2 x 2 merged tokens
+    assert float(item["video_second_per_grid"]) == 1.0
+    # The trained tokenizer learnt the prompt words: far fewer tokens than the plain tiny tokenizer.
+    text = processor.tokenizer.decode(item["input_ids"][item["query_mask"]])
+    assert record.question in text
+    assert len(build_tiny_tokenizer(DEFAULT_FAMILY)(text)["input_ids"]) > 1.5 * int(item["query_mask"].sum())
+
+
+def _example(index: int):
+    from omarc.modules.sft import make_example
+
+    return make_example(DEFAULT_TASK, seed=5, index=index)
+
+
+def test_sft_loss_is_the_answer_cross_entropy_of_the_thinker_forward(untrained):
+    """SFT's loss (cached encoder outputs, text re-embedded) equals the thinker's own forward on
+    prompt + answer tokens: -mean log p(letter, <|im_end|>)."""
+    backbone, processor = untrained
+    backbone.eval()
+    builder = InputBuilder(processor, DEFAULT_FAMILY)
+    cached = GeneratedQADataset(builder, 2, seed=1, encoder=backbone)
+    fresh = GeneratedQADataset(builder, 2, seed=1)
+    module = SFTModule(backbone, freeze_encoders=True)
+    batch_cached, batch_fresh = cached.collate([cached[0], cached[1]]), fresh.collate([fresh[0], fresh[1]])
+
+    with torch.no_grad():
+        loss = -module.answer_logprobs(batch_cached).mean()
+        assert torch.allclose(loss, -module.answer_logprobs(batch_fresh).mean(), atol=1e-5)
+        inputs = batch_fresh["inputs"]
+        answers = batch_fresh["answers"]
+        T = answers.shape[1]
+        full = {**inputs, "input_ids": torch.cat([inputs["input_ids"], answers], 1),
+                "attention_mask": torch.cat([inputs["attention_mask"], torch.ones_like(answers)], 1)}
+        full.pop("query_mask")
+        logits = backbone.thinker(**full).logits
+        logp = logits[:, -T - 1 : -1].log_softmax(-1).gather(-1, answers[..., None]).squeeze(-1)
+    assert torch.allclose(loss, -logp.mean(), atol=1e-4)
+    assert answers[0].tolist() == answer_ids(processor.tokenizer, batch_fresh["records"][0].answer).tolist()
+
+
+def test_frozen_encoders_get_no_gradient_text_embeddings_do(untrained):
+    backbone, processor = untrained
+    module = SFTModule(build_untrained_model(seed=1)[0], freeze_encoders=True)
+    data = GeneratedQADataset(InputBuilder(processor, DEFAULT_FAMILY), 2, seed=2, encoder=module.backbone)
+    module.answer_logprobs(data.collate([data[0], data[1]])).mean().neg().backward()
+    thinker = module.backbone.thinker
+    assert all(p.grad is None for p in thinker.model.audio_tower.parameters())
+    assert all(p.grad is None for p in thinker.model.visual.parameters())
+    assert thinker.get_input_embeddings().weight.grad.abs().sum() > 0
+
+
+@pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "model.safetensors").is_file(), reason="default model not trained yet")
+def test_packaged_model_answers_held_out_clips_far_above_chance(tmp_path):
+    size_mb = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.iterdir()) / 2**20
+    assert size_mb < MAX_MODEL_MB
+    backbone, processor, family = load_backbone(DEFAULT_MODEL, device="cpu")
+    assert family == DEFAULT_FAMILY
+    records = []
+    for name in ("worldsense", "ugc_avqa"):
+        folder = generate_benchmark(tmp_path / name, name, 4, seed=HELD_OUT_SEED, **DEFAULT_TASK.generation_kwargs())
+        records += read_benchmark(name, folder, "test").records
+    builder = InputBuilder(processor, family)
+    items = [
+        builder(build_prompt(r, "official"), decode_media(r.video_path, **DEFAULT_TASK.decode_kwargs())) for r in records
+    ]
+    with torch.no_grad():
+        gen = backbone.generate(backbone.encode(builder.collate(items)), max_new_tokens=4)
+    texts = processor.tokenizer.batch_decode(
+        [t[:n] for t, n in zip(gen.tokens.tolist(), gen.lengths.tolist())], skip_special_tokens=True
+    )
+    correct = [extract_answer(t, r.options) == r.answer for t, r in zip(texts, records)]
+    # 16 four-option questions: chance gives >= 11 right with probability < 0.1 %.
+    assert sum(correct) >= 11, list(zip(texts, [r.answer for r in records]))
+    # Answers are a bare letter then end-of-turn, as greedy decoding with a few tokens needs.
+    assert all(t.strip() in "ABCD" and len(t.strip()) == 1 for t in texts)
