@@ -51,37 +51,49 @@ class SamplePlan:
         return 0 if self.merge_src is None else int(self.merge_src.numel())
 
 
-def _combine(values: Tensor, plan: SamplePlan) -> Tensor:
-    """Apply the plan's weighted merges to a [L, ...] tensor (before dropping)."""
-    if plan.merges == 0 and plan.self_weight is None:
-        return values
-    L = values.shape[0]
-    self_w = plan.self_weight if plan.self_weight is not None else torch.ones(L, device=values.device)
-    self_w = self_w.to(values.dtype)
+def _merged_rows(values: Tensor, plan: SamplePlan) -> tuple[Tensor, Tensor] | None:
+    """(slots [S], new values [S, ...]) of the slots whose value the plan's merges change.
+
+    Only those rows are computed; every other kept slot is copied bit for bit, so ratio 0 and
+    plain keeping stay exact and the cost follows the merges, not the sequence length.
+    """
+    parts = [plan.merge_dst] if plan.merges else []
+    if plan.self_weight is not None:
+        parts.append((plan.self_weight != 1).nonzero().squeeze(1))
+    if not parts:
+        return None
+    slots = torch.unique(torch.cat(parts))
+    if slots.numel() == 0:
+        return None
     extra = (1,) * (values.dim() - 1)
-    numer = values * self_w.view(L, *extra)
+    self_w = (plan.self_weight[slots] if plan.self_weight is not None else torch.ones(len(slots), device=values.device))
+    self_w = self_w.to(values.dtype)
+    numer = values[slots] * self_w.view(-1, *extra)
     denom = self_w.clone()
     if plan.merges:
-        w = plan.merge_weight.to(values.dtype)
-        numer = numer.index_add(0, plan.merge_dst, values[plan.merge_src] * w.view(-1, *extra))
-        denom = denom.index_add(0, plan.merge_dst, w)
-    touched = torch.zeros(L, dtype=torch.bool, device=values.device)
-    if plan.merges:
-        touched[plan.merge_dst] = True
-    touched |= self_w != 1
-    # Untouched slots are copied bit for bit, so ratio 0 and plain keeping stay exact.
-    return torch.where(touched.view(L, *extra), numer / denom.clamp_min(torch.finfo(values.dtype).tiny).view(L, *extra), values)
+        local = torch.full((values.shape[0],), -1, dtype=torch.long, device=values.device)
+        local[slots] = torch.arange(len(slots), device=values.device)
+        dst, w = local[plan.merge_dst], plan.merge_weight.to(values.dtype)
+        numer.index_add_(0, dst, values[plan.merge_src] * w.view(-1, *extra))
+        denom.index_add_(0, dst, w)
+    return slots, numer / denom.clamp_min(torch.finfo(values.dtype).tiny).view(-1, *extra)
 
 
 def apply_plan(seq: TokenSequence, plan: SamplePlan) -> TokenSequence:
-    """Compress one unpadded sample (B = 1): merge, then keep the marked slots in their order."""
+    """Compress one unpadded sample (B = 1): keep the marked slots in their order, then write merges."""
+    if plan.merges == 0 and plan.self_weight is None and bool(plan.keep.all()):
+        return seq
     cols = plan.keep.nonzero().squeeze(1)
-    rows = torch.zeros_like(cols)
-    merged = seq.replace(
-        embeds=_combine(seq.embeds[0], plan)[None],
-        companions={k: _combine(v[0], plan)[None] for k, v in seq.companions.items()},
-    )
-    return merged.index(rows[None], cols[None])
+    out = seq.index(torch.zeros_like(cols)[None], cols[None])
+    out_index = torch.cumsum(plan.keep.long(), 0) - 1
+    for name, source, target in [("embeds", seq.embeds, out.embeds)] + [
+        (k, v, out.companions[k]) for k, v in seq.companions.items()
+    ]:
+        merged = _merged_rows(source[0], plan)
+        if merged is not None:
+            slots, values = merged
+            target[0, out_index[slots]] = values
+    return out
 
 
 def identity_plan(seq: TokenSequence) -> SamplePlan:

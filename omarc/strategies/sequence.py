@@ -83,7 +83,9 @@ class TokenSequence:
         )
 
     def sample(self, b: int) -> "TokenSequence":
-        """Sample ``b`` alone, padding removed (B = 1)."""
+        """Sample ``b`` alone, padding removed (B = 1); the sequence itself when it is already that."""
+        if self.batch_size == 1 and bool(self.attention_mask.all()):
+            return self
         cols = self.attention_mask[b].nonzero().squeeze(1)
         return self.index(torch.full_like(cols, b)[None], cols[None])
 
@@ -106,6 +108,8 @@ def pack(samples: list[TokenSequence], padding_side: str = "left") -> TokenSeque
     """
     if padding_side not in ("left", "right"):
         raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+    if len(samples) == 1:
+        return samples[0]
     first = samples[0]
     lengths = [s.length for s in samples]
     L = max(lengths)

@@ -8,7 +8,7 @@ import torch
 from omarc.strategies import Modality, build_compressor, pack
 from omarc.strategies.budget import retained
 
-from conftest import build_sequence, where
+from sequences import build_sequence, where
 
 COMPRESSING = ["omac", "omac_va", "omnizip"]
 ALL = ["full", *COMPRESSING]

@@ -9,7 +9,7 @@ from omarc.strategies import STRATEGIES, Modality, SamplePlan, build_compressor,
 from omarc.strategies.budget import allocate, retained
 from omarc.strategies.plan import apply_plan
 
-from conftest import build_sequence, where
+from sequences import build_sequence, where
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from omarc.strategies import build_compressor
 
-from conftest import build_sequence
+from sequences import build_sequence
 
 #: Largest single allocation allowed, as a share of one [L, L] float32 buffer (~520 MB here).
 QUADRATIC_SHARE = 1 / 32

@@ -22,7 +22,7 @@ from omarc.strategies.omac import (
 )
 from omarc.strategies.similarity import local_distinctiveness
 
-from conftest import build_sequence, where
+from sequences import build_sequence, where
 
 
 def cos(a, b):

@@ -13,7 +13,7 @@ from omarc.strategies.layout import video_grids
 from omarc.strategies.omnizip import PROXY_NOTE, dpc_knn_scores, temporal_change
 from omarc.strategies.similarity import unit
 
-from conftest import build_sequence, where
+from sequences import build_sequence, where
 
 
 def reference_dpc(x: torch.Tensor, k: int) -> list[float]:
