@@ -31,12 +31,32 @@ GROUP_VALUE_FLAGS = {"--model": "--model.model", "--data": "--data_folder"}
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 
 
+#: Experiment commands beside LightningCLI's own: name -> "module:function" (typed signature = options).
+EXPERIMENTS = {
+    "bench": "omarc.bench.run:run_bench",
+    "sweep": "omarc.sweep:run_sweep",
+}
+
+
 def catalogue() -> str:
     return (
         f"Strategies (--strategy): {', '.join(sorted(STRATEGIES))}. "
         f"Benchmarks (--benchmark): {', '.join(BENCHMARKS)}. "
-        "Shortcuts: --strategy NAME --ratio R --model NAME_OR_CHECKPOINT --data FOLDER --benchmark NAME."
+        "Shortcuts: --strategy NAME --ratio R --model NAME_OR_CHECKPOINT --data FOLDER --benchmark NAME. "
+        "Experiments: omarc bench (latency and memory per strategy and ratio), "
+        "omarc sweep (several test runs, one table); each has --help."
     )
+
+
+def run_experiment(name: str, argv: list[str]):
+    """``omarc bench|sweep ...``: the function's typed signature is the parser (``--config`` YAML too)."""
+    from importlib import import_module
+
+    from jsonargparse import CLI
+
+    module, function = EXPERIMENTS[name].split(":")
+    target = getattr(import_module(module), function)
+    return CLI(target, args=argv, description=f"omarc {name}: {target.__doc__.splitlines()[0]} {catalogue()}")
 
 
 def model_class(argv: list[str]) -> type:
@@ -165,4 +185,8 @@ def run_cli(argv: list[str] | None = None) -> OmarcCLI:
 
 def main() -> None:
     """Console entry point ``omarc``."""
-    run_cli()
+    argv = sys.argv[1:]
+    if argv and argv[0] in EXPERIMENTS:
+        run_experiment(argv[0], argv[1:])
+        return
+    run_cli(argv)

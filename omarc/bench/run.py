@@ -92,7 +92,24 @@ def run_bench(
     device: str | None = None,
     output_dir: Path = Path("runs/bench"),
 ) -> list[dict]:
-    """Time every (strategy, ratio) and ``full``; write ``bench.md``, ``bench.json`` and ``speedup.png``."""
+    """Time every (strategy, ratio) and ``full``; write ``bench.md``, ``bench.json`` and ``speedup.png``.
+
+    Args:
+        arch: ``tiny``, ``tiny-qwen3``, ``default``, a checkpoint folder, or a published architecture
+            built with random weights: qwen2.5-omni-3b, qwen2.5-omni-7b, qwen3-omni-30b-a3b.
+        layers: LLM layers of a published architecture (full width, fewer layers for the CPU).
+        encoder_layers: vision and audio encoder layers of a published architecture.
+        strategies: strategies timed against ``full`` (always run first).
+        ratios: compression ratios (share of audio+video tokens removed).
+        frames: frames sampled at 1 fps from a generated clip of that many seconds.
+        max_pixels: pixels per frame (128·28·28 = the paper's 64-frame setting, 64·28·28 for 32 frames).
+        batch_size: copies of the clip per batch; times are per sample.
+        new_tokens: decoding steps after the prefill (end-of-turn ignored).
+        repeats: timed rounds; medians and spreads are over these.
+        warmup: untimed rounds first.
+        device: ``cuda``, ``cpu``; default the GPU when there is one.
+        output_dir: where bench.md, bench.json and speedup.png go.
+    """
     device_t = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
