@@ -28,6 +28,7 @@ from omarc.modules.metrics import QAAccuracy, format_results, nest_results
 from omarc.modules.predictions import PredictionRow, PredictionWriter
 from omarc.modules.prompts import PROMPT_STYLES, build_prompt
 from omarc.strategies import build_compressor
+from omarc.visualize import keep_map_figure, plt
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 UNKNOWN_BENCHMARK = "unknown"
 #: Where runs go when ``output_dir`` is not given (relative to the working directory, stable across restarts).
 DEFAULT_RUNS_DIR = "runs"
+#: Options that change what is written, not the answers: a resumed run may differ in them.
+RUN_INDEPENDENT = ("output_dir", "keep_maps")
 #: Datamodule attributes that define which questions a run answers; a resumed run must match them.
 DATA_SIGNATURE = ("benchmarks", "split", "data_dir", "paths", "categories", "seed")
 
@@ -66,6 +69,8 @@ class OmniQAEvaluator(pl.LightningModule):
             ``runs/<benchmarks>/<model>/<strategy>-r<ratio>``.
         use_audio_in_video: interleave the video's audio with its frames (the paper's setting).
         dtype: "float32" / "bfloat16" / "float16"; default bf16 on GPU, float32 on CPU.
+        keep_maps: samples per stage whose kept frames, video tokens and audio are drawn
+            (``keep_map_<id>.png`` beside the predictions, and in TensorBoard when it logs).
     """
 
     def __init__(
@@ -81,6 +86,7 @@ class OmniQAEvaluator(pl.LightningModule):
         output_dir: str | None = None,
         use_audio_in_video: bool = True,
         dtype: str | None = None,
+        keep_maps: int = 1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -98,6 +104,7 @@ class OmniQAEvaluator(pl.LightningModule):
         self.processor = None
         self.family: str | None = None
         self.results: dict[str, dict[str, float]] = {}
+        self._maps_left = 0
         self._writer: PredictionWriter | None = None
         self._resumed: list[PredictionRow] = []
 
@@ -121,6 +128,7 @@ class OmniQAEvaluator(pl.LightningModule):
             self._check_run_file(out / "run.json")
             self._writer.repair()
         self._resumed = self._writer.read()
+        self._maps_left = self.hparams.keep_maps
         finished = {row.id for row in self._resumed}
         if finished:
             log.warning("resuming: %d finished sample(s) in %s are skipped", len(finished), self._writer.path)
@@ -136,7 +144,7 @@ class OmniQAEvaluator(pl.LightningModule):
 
     def run_signature(self) -> dict:
         """Everything that changes the answers of a sample; a resumed run must match it."""
-        model_side = {k: v for k, v in self.hparams.items() if k != "output_dir" and not k.startswith("_")}
+        model_side = {k: v for k, v in self.hparams.items() if k not in RUN_INDEPENDENT and not k.startswith("_")}
         datamodule = self.trainer.datamodule
         data_side = {k: getattr(datamodule, k, None) for k in DATA_SIGNATURE}
         # OmniQADataModule keeps its media settings (fps, max_frames, max_pixels, audio) in its decode partial.
@@ -206,6 +214,8 @@ class OmniQAEvaluator(pl.LightningModule):
         start = perf_counter()
         seq = self.backbone.encode(inputs, audio_saliency=self.compressor.needs_audio_saliency)
         compressed = self.compressor(seq)
+        for i in range(min(self._maps_left, len(records))):
+            self._draw_keep_map(records[i], seq.sample(i), compressed.reports[i])
         gen = self.backbone.generate(compressed.sequence, max_new_tokens=self.hparams.max_new_tokens)
         texts = self.processor.tokenizer.batch_decode(
             [tokens[:n] for tokens, n in zip(gen.tokens.tolist(), gen.lengths.tolist())], skip_special_tokens=True
@@ -238,6 +248,25 @@ class OmniQAEvaluator(pl.LightningModule):
                 )
             )
         return rows
+
+    def _draw_keep_map(self, record: QARecord, sample, report) -> None:
+        """The sample's frames with the kept video tokens lit, and its kept audio over time."""
+        self._maps_left -= 1
+        if not self.trainer.is_global_zero:
+            return
+        try:
+            media = self.trainer.datamodule.decode(record.video_path, audio_path=record.audio_path)
+            name = f"{self.hparams.strategy}@{self.hparams.ratio:g}"
+            figure = keep_map_figure(media.frames, sample.to("cpu"), {name: report})
+            path = self._writer.path.with_name(f"keep_map_{record.id}.png")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            figure.savefig(path, dpi=100)
+            experiment = getattr(self.logger, "experiment", None)
+            if hasattr(experiment, "add_figure"):
+                experiment.add_figure(f"keep_map/{record.id}", figure, global_step=self.global_step)
+            plt.close(figure)
+        except Exception as error:  # a picture must never cost an evaluation
+            log.warning("keep map of %s not drawn: %s", record.id, error)
 
     @staticmethod
     def _failed_row(record: QARecord | str, message: str) -> PredictionRow:
