@@ -22,6 +22,7 @@ from omarc.datamodules.dataset import BatchCollate, Collate, QADataset, ShardSam
 from omarc.datamodules.generate import generate_all
 from omarc.datamodules.media import MAX_PIXELS, PATCH_FACTOR, AudioMode, decode_media
 from omarc.datamodules.records import QARecord
+from omarc.datamodules.resumable import ResumableLoader
 from omarc.defaults import DEFAULT_TASK
 
 log = logging.getLogger(__name__)
@@ -129,18 +130,17 @@ class OmniQADataModule(pl.LightningDataModule):
             rank, world_size = self._rank_world()
         entries = [e for e in self.entries(kind) if e.id not in self.excluded]
         dataset = QADataset(entries, self.decode, self.transform)
+        common = dict(batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=BatchCollate(self.collate))
         if kind == "train":
             sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed)
-        else:
-            sampler = ShardSampler(dataset, num_replicas=world_size, rank=rank)
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=sampler,
-            num_workers=self.num_workers,
-            collate_fn=BatchCollate(self.collate),
-            persistent_workers=False,
-        )
+            return ResumableLoader(dataset, sampler=sampler, progress=self._batches_processed, **common)
+        return DataLoader(dataset, sampler=ShardSampler(dataset, num_replicas=world_size, rank=rank), **common)
+
+    def _batches_processed(self) -> int:
+        """Training batches done in the current epoch (what a checkpoint's data position means)."""
+        if self.trainer is None:
+            return 0
+        return self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
 
     def train_dataloader(self) -> DataLoader:
         return self.dataloader("train")
