@@ -47,7 +47,8 @@ def run_argv(run: dict, base_args: list[str], output_dir: Path) -> list[str]:
     for key, flag in RUN_OPTIONS.items():
         if key in run:
             argv += [flag, str(run[key])]
-    return argv + list(run.get("args", [])) + ["--model.output_dir", str(output_dir / run_label(run)),
+    folder = str(output_dir / run_label(run))
+    return argv + list(run.get("args", [])) + ["--model.output_dir", folder, "--trainer.default_root_dir", folder,
                                                  "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
 
 
