@@ -55,7 +55,7 @@ def run_argv(run: dict, base_args: list[str], output_dir: Path) -> list[str]:
 def run_sweep(
     runs: list[dict],
     name: str = "sweep",
-    base_args: list[str] | None = None,
+    base_args: list[str | int | float] | None = None,
     output_dir: Path = Path("runs/sweeps"),
 ) -> list[dict]:
     """Run every entry of ``runs`` as ``omarc test`` and write one table. Returns one row per run.
@@ -76,7 +76,7 @@ def run_sweep(
     rows = []
     for i, run in enumerate(runs, 1):
         print(f"omarc sweep {name}: run {i}/{len(runs)}: {run_label(run)}")
-        cli = run_cli(run_argv(run, list(base_args or []), output_dir))
+        cli = run_cli(run_argv(run, [str(a) for a in base_args or []], output_dir))
         flat = cli.model.results["test"]
         rows.append(dict(label=run_label(run), strategy=run.get("strategy", "omac"), ratio=float(run.get("ratio", 0.7)),
                          settings={k: v for k, v in run.items() if k != "args"}, accuracy=flat["accuracy"], results=flat))
