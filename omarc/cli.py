@@ -56,7 +56,7 @@ def run_experiment(name: str, argv: list[str]):
 
     module, function = EXPERIMENTS[name].split(":")
     target = getattr(import_module(module), function)
-    return CLI(target, args=argv, description=f"omarc {name}: {target.__doc__.splitlines()[0]} {catalogue()}")
+    return CLI(target, args=argv, as_positional=False, description=f"omarc {name}: {target.__doc__.splitlines()[0]} {catalogue()}")
 
 
 def model_class(argv: list[str]) -> type:
