@@ -79,7 +79,7 @@ def test_sft_loss_is_the_answer_cross_entropy_of_the_thinker_forward(untrained):
     builder = InputBuilder(processor, DEFAULT_FAMILY)
     cached = GeneratedQADataset(builder, 2, seed=1, encoder=backbone)
     fresh = GeneratedQADataset(builder, 2, seed=1)
-    module = SFTModule(backbone, freeze_encoders=True)
+    module = SFTModule(backbone, processor.tokenizer, freeze_encoders=True)
     batch_cached, batch_fresh = cached.collate([cached[0], cached[1]]), fresh.collate([fresh[0], fresh[1]])
 
     with torch.no_grad():
@@ -99,7 +99,7 @@ def test_sft_loss_is_the_answer_cross_entropy_of_the_thinker_forward(untrained):
 
 def test_frozen_encoders_get_no_gradient_text_embeddings_do(untrained):
     backbone, processor = untrained
-    module = SFTModule(build_untrained_model(seed=1)[0], freeze_encoders=True)
+    module = SFTModule(build_untrained_model(seed=1)[0], processor.tokenizer, freeze_encoders=True)
     data = GeneratedQADataset(InputBuilder(processor, DEFAULT_FAMILY), 2, seed=2, encoder=module.backbone)
     module.answer_logprobs(data.collate([data[0], data[1]])).mean().neg().backward()
     thinker = module.backbone.thinker
@@ -132,3 +132,11 @@ def test_packaged_model_answers_held_out_clips_far_above_chance(tmp_path):
     assert sum(correct) >= 11, list(zip(texts, [r.answer for r in records]))
     # Answers are a bare letter then end-of-turn, as greedy decoding with a few tokens needs.
     assert all(t.strip() in "ABCD" and len(t.strip()) == 1 for t in texts)
+
+
+def test_missing_default_model_names_the_training_script(tmp_path, monkeypatch):
+    import omarc.modules.backbones.loading as loading
+
+    monkeypatch.setattr(loading, "DEFAULT_MODEL_DIR", tmp_path / "default_model")
+    with pytest.raises(FileNotFoundError, match="scripts/train_default_model.py"):
+        load_backbone(DEFAULT_MODEL)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 from transformers import ProcessorMixin
 
 from omarc.datamodules.generate import PALETTE, SOUNDS, ask, plan_clip, render
@@ -25,12 +25,18 @@ from omarc.datamodules.records import LETTERS, Media, QARecord
 from omarc.defaults import DEFAULT_FAMILY, DEFAULT_MODEL_SPEC, DEFAULT_TASK, ModelSpec, TaskSpec
 from omarc.modules.backbones.loading import wrap_thinker
 from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
+from omarc.modules.answers import extract_answer
 from omarc.modules.inputs import InputBuilder
-from omarc.modules.prompts import PROMPT_STYLES, build_prompt
+from omarc.modules.prompting import Prompt
+from omarc.modules.prompts import PROMPT_STYLES, QWEN_OMNI_SYSTEM, build_prompt
 from omarc.modules.tiny import build_tiny_processor, build_tiny_thinker
 from omarc.strategies.sequence import Modality, TokenSequence, pack
 
 N_OPTIONS = 4  # every generated question has four lettered options
+AUDIO_FRONTEND_GAIN = 2.0  # fan-in-scaled audio convolutions: sound content, not position, dominates (see scale_audio_frontend)
+MAX_ANSWER_TOKENS = 8  # a letter or a colour / sound name (up to ~6 byte-level tokens), then end-of-turn
+ANSWER_FORMATS = ("letter", "text")
+OPEN_SUFFIX = "\nAnswer with the name of the colour or the sound."
 # Pixel values are normalised uint8 frames: float16 keeps them to ~1e-3 and halves the cache.
 CACHE_DTYPE = torch.float16
 
@@ -68,6 +74,12 @@ def make_example(task: TaskSpec, seed: int, index: int, with_media: bool = True)
     return record, render_media(task, clip, np.random.default_rng([seed, index])) if with_media else None
 
 
+def open_prompt(record: QARecord) -> Prompt:
+    """The question without options: the answer is the colour or sound itself (curriculum examples
+    that give a dense signal before the model can map contents to option letters)."""
+    return Prompt(system=QWEN_OMNI_SYSTEM, query=f"Question: {record.question}", user_suffix=OPEN_SUFFIX)
+
+
 def prompt_corpus(task: TaskSpec = DEFAULT_TASK, n_examples: int = 8) -> str:
     """Every prompt wording of ``task`` (all benchmarks and styles) and every colour and sound name:
     the trained model's tokenizer learns these words as single tokens, which keeps prompts short."""
@@ -76,10 +88,25 @@ def prompt_corpus(task: TaskSpec = DEFAULT_TASK, n_examples: int = 8) -> str:
         record, _ = make_example(task, seed=0, index=index, with_media=False)
         for benchmark in task.benchmarks:
             record.benchmark = benchmark
-            for style in PROMPT_STYLES:
-                prompt = build_prompt(record, style)
+            for prompt in [build_prompt(record, style) for style in PROMPT_STYLES] + [open_prompt(record)]:
                 texts += [prompt.system, prompt.user_prefix, prompt.query, prompt.user_suffix]
     return " ".join(dict.fromkeys(texts))
+
+
+def scale_audio_frontend(thinker, seed: int, gain: float = AUDIO_FRONTEND_GAIN) -> None:
+    """Re-draw the audio encoder's two input convolutions with std ``gain / sqrt(fan_in)``.
+
+    With transformers' init (std 0.02) their output is ~1 % of the sinusoidal position embedding the
+    encoder adds next, so a random encoder's tokens say where they sit in the 2-s window, not what
+    sounds there (seconds with different sounds come out with cosine ~1). Fan-in scaling makes the
+    sound dominate.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    tower = thinker.model.audio_tower
+    with torch.no_grad():
+        for conv in (tower.conv1, tower.conv2):
+            fan_in = conv.in_channels * conv.kernel_size[0]
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * gain / fan_in**0.5)
 
 
 def build_untrained_model(seed: int = 0, task: TaskSpec = DEFAULT_TASK, model: ModelSpec = DEFAULT_MODEL_SPEC,
@@ -87,6 +114,7 @@ def build_untrained_model(seed: int = 0, task: TaskSpec = DEFAULT_TASK, model: M
     """A randomly initialised thinker of ``model``'s size (train mode) and its processor, whose
     tokenizer knows the words of every prompt of ``task``."""
     thinker = build_tiny_thinker(family, seed, **model.overrides()).train()
+    scale_audio_frontend(thinker, seed)
     processor = build_tiny_processor(family, extra_corpus=prompt_corpus(task))
     return wrap_thinker(thinker, family, processor), processor
 
@@ -111,15 +139,24 @@ class GeneratedQADataset(Dataset):
     ``inputs``: the builder's tensors, or with ``encoder`` (frozen encoders) ``{"sequence":
     TokenSequence (B = 1), "input_ids": [L]}``: the encoders run once per example and training
     only re-embeds the text. ``cache``: keep each built example so later epochs skip rendering,
-    the processor and the encoders (pixel values kept in :data:`CACHE_DTYPE`).
+    the processor and the encoders (pixel values kept in :data:`CACHE_DTYPE`). ``open_share``:
+    the fraction of examples asked without options (:func:`open_prompt`), answered by name.
+    ``answer_format``: multiple-choice questions are answered with the option ``letter`` or the
+    option's ``text`` (which answer parsing maps back to its letter).
     """
 
     def __init__(self, builder: InputBuilder, size: int, seed: int, task: TaskSpec = DEFAULT_TASK,
-                 prompt_style: str | None = None, cache: bool = True, encoder: QwenOmniBackbone | None = None) -> None:
+                 prompt_style: str | None = None, cache: bool = True, encoder: QwenOmniBackbone | None = None,
+                 open_share: float = 0.0, answer_format: str = "letter") -> None:
         if size < 1:
             raise ValueError(f"size must be >= 1, got {size}")
+        if not 0.0 <= open_share <= 1.0:
+            raise ValueError(f"open_share must be in [0, 1], got {open_share}")
+        if answer_format not in ANSWER_FORMATS:
+            raise ValueError(f"answer_format must be one of {ANSWER_FORMATS}, got {answer_format!r}")
+        self.answer_format = answer_format
         self.builder, self.size, self.seed, self.task = builder, size, seed, task
-        self.prompt_style, self.cache, self.encoder = prompt_style, cache, encoder
+        self.prompt_style, self.cache, self.encoder, self.open_share = prompt_style, cache, encoder, open_share
         self._items: dict[int, tuple[dict, Tensor, QARecord]] = {}
 
     def __len__(self) -> int:
@@ -129,20 +166,36 @@ class GeneratedQADataset(Dataset):
         if index in self._items:
             return self._items[index]
         record, media = make_example(self.task, self.seed, index)
-        style = self.prompt_style or random.Random(f"style/{self.seed}/{index}").choice(self.task.prompt_styles)
-        inputs = self.builder(build_prompt(record, style), media)
+        rng = random.Random(f"style/{self.seed}/{index}")
+        style = self.prompt_style or rng.choice(self.task.prompt_styles)
+        text = record.options[LETTERS.index(record.answer)]
+        if rng.random() < self.open_share:
+            prompt, answer = open_prompt(record), text
+        else:
+            prompt, answer = build_prompt(record, style), record.answer if self.answer_format == "letter" else text
+        inputs = self.builder(prompt, media)
         if self.encoder is not None:
             with torch.no_grad():
                 inputs = {"sequence": self.encoder.encode(self.builder.collate([inputs])), "input_ids": inputs["input_ids"]}
         elif self.cache:
             inputs["pixel_values_videos"] = inputs["pixel_values_videos"].to(CACHE_DTYPE)
-        item = (inputs, answer_ids(self.builder.processor.tokenizer, record.answer), record)
+        item = (inputs, answer_ids(self.builder.processor.tokenizer, answer), record)
         if self.cache:
             self._items[index] = item
         return item
 
+    def build_all(self, num_workers: int = 0) -> None:
+        """Build and cache every example now, in ``num_workers`` loader processes (one thread each)."""
+        if not self.cache:
+            raise ValueError("build_all needs cache=True: the built examples are what it keeps")
+        loader = DataLoader(self, batch_size=None, num_workers=num_workers, collate_fn=_as_is,
+                            worker_init_fn=single_thread_worker)
+        for index, item in enumerate(loader):
+            self._items[index] = item
+
     def collate(self, items: list[tuple[dict, Tensor, QARecord]]) -> dict:
-        """``{"inputs": batch, "answers": [B, T], "records": [...]}``, token tensors left-padded."""
+        """``{"inputs": batch, "answers": [B, T], "answer_mask": [B, T], "records": [...]}``; prompts
+        left-padded, answers right-padded."""
         if self.encoder is not None:
             ids = [i["input_ids"] for i, _, _ in items]
             inputs = {
@@ -151,7 +204,17 @@ class GeneratedQADataset(Dataset):
             }
         else:
             inputs = self.builder.collate([{**i, "pixel_values_videos": i["pixel_values_videos"].float()} for i, _, _ in items])
-        return {"inputs": inputs, "answers": torch.stack([a for _, a, _ in items]), "records": [r for _, _, r in items]}
+        answers = [a for _, a, _ in items]
+        return {
+            "inputs": inputs,
+            "answers": pad_sequence(answers, batch_first=True, padding_value=self.builder.pad_token_id),
+            "answer_mask": pad_sequence([torch.ones_like(a, dtype=torch.bool) for a in answers], batch_first=True),
+            "records": [r for _, _, r in items],
+        }
+
+
+def _as_is(item):
+    return item
 
 
 def single_thread_worker(worker_id: int) -> None:
@@ -168,9 +231,10 @@ class SFTModule(pl.LightningModule):
     and, on validation, ``val/accuracy``: greedy decoding's first token equals the gold letter.
     """
 
-    def __init__(self, backbone: QwenOmniBackbone, *, lr: float = 1e-3, weight_decay: float = 0.01,
+    def __init__(self, backbone: QwenOmniBackbone, tokenizer, *, lr: float = 1e-3, weight_decay: float = 0.01,
                  warmup_steps: int = 50, max_steps: int = 2000, freeze_encoders: bool = False) -> None:
         super().__init__()
+        self.tokenizer = tokenizer
         if lr <= 0 or warmup_steps < 0 or max_steps < 1:
             raise ValueError(f"need lr > 0, warmup_steps >= 0, max_steps >= 1; got {lr}, {warmup_steps}, {max_steps}")
         self.backbone = backbone
@@ -196,19 +260,24 @@ class SFTModule(pl.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         logprobs = self.answer_logprobs(batch)
-        loss = -logprobs.mean()
+        mask = batch["answer_mask"].to(logprobs.device)
+        loss = -(logprobs * mask).sum() / mask.sum()
         size = logprobs.shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         self.log("train/answer_prob", logprobs[:, 0].exp().mean(), prog_bar=True, batch_size=size)
         return loss
 
     @torch.no_grad()
-    def predict_letters(self, inputs: dict) -> Tensor:
-        """[B] first greedy token of each sample's answer."""
-        return self.backbone.generate(self.prompt_sequence(inputs), max_new_tokens=1).tokens[:, 0]
+    def predict(self, inputs: dict, max_new_tokens: int = MAX_ANSWER_TOKENS) -> list[list[int]]:
+        """Greedy answer token ids of each sample (end-of-turn included)."""
+        gen = self.backbone.generate(self.prompt_sequence(inputs), max_new_tokens=max_new_tokens)
+        return [t[:n] for t, n in zip(gen.tokens.tolist(), gen.lengths.tolist())]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._val_correct.append(self.predict_letters(batch["inputs"]) == batch["answers"][:, 0].to(self.device))
+        """Correct when the greedy answer parses (:func:`extract_answer`) to the gold letter."""
+        texts = self.tokenizer.batch_decode(self.predict(batch["inputs"]), skip_special_tokens=True)
+        correct = [extract_answer(t, r.options) == r.answer for t, r in zip(texts, batch["records"])]
+        self._val_correct.append(torch.tensor(correct))
 
     def on_validation_epoch_end(self) -> None:
         if self._val_correct:

@@ -160,6 +160,11 @@ def load_backbone(
     """
     device = _device(device)
     if model == DEFAULT_MODEL:
+        if not (DEFAULT_MODEL_DIR / "config.json").is_file():
+            raise FileNotFoundError(
+                f"the default model is not packaged in {DEFAULT_MODEL_DIR}; train it with "
+                "`python scripts/train_default_model.py` or pass --model tiny / a checkpoint directory"
+            )
         model = str(DEFAULT_MODEL_DIR)
     if model in TINY:
         from omarc.modules.tiny import build_tiny_processor, build_tiny_thinker
