@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 UNKNOWN_BENCHMARK = "unknown"
 #: Where runs go when ``output_dir`` is not given (relative to the working directory, stable across restarts).
 DEFAULT_RUNS_DIR = "runs"
+#: Errors of one batch that fail its samples instead of the run: out of memory, and inputs the
+#: backbone refuses (e.g. placeholder and feature counts that disagree).
+SAMPLE_ERRORS = (torch.OutOfMemoryError, ValueError)
 #: Options that change what is written, not the answers: a resumed run may differ in them.
 RUN_INDEPENDENT = ("output_dir", "keep_maps")
 #: Datamodule attributes that define which questions a run answers; a resumed run must match them.
@@ -199,7 +202,14 @@ class OmniQAEvaluator(pl.LightningModule):
         """Rows for the batch's failed and good samples, written to the JSONL and added to the metrics."""
         rows = [self._failed_row(record, message) for record, message in batch["failed"]]
         if batch["records"]:
-            rows += self.answer(batch["records"], batch["inputs"])
+            try:
+                rows += self.answer(batch["records"], batch["inputs"])
+            except SAMPLE_ERRORS as error:  # the batch fails, the run goes on
+                message = f"model failed on this batch: {type(error).__name__}: {error}"
+                log.warning("%s (%s)", message, ", ".join(r.id for r in batch["records"]))
+                if isinstance(error, torch.OutOfMemoryError) and self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                rows += [self._failed_row(record, message) for record in batch["records"]]
         for row in rows:
             self._writer.write(row)
         self._update_metrics(rows)

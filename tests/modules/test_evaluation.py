@@ -3,6 +3,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import pytest
+import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -162,3 +163,24 @@ def test_prediction_file_with_a_foreign_line_is_named(tmp_path):
     path.write_text('{"id": "a", "benchmark": "b"}\n{"nonsense": 1}\n')
     with pytest.raises(ValueError, match=r"predictions.jsonl:2"):
         PredictionWriter(path).read()
+
+
+def test_a_batch_the_model_fails_on_is_failed_and_the_run_goes_on(tmp_path, dailyomni, monkeypatch):
+    out = tmp_path / "run"
+    model = OmniQAEvaluator(strategy="omac", output_dir=str(out))
+    answer = OmniQAEvaluator.answer
+    calls = []
+
+    def first_batch_out_of_memory(self, records, inputs):
+        calls.append(len(records))
+        if len(calls) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return answer(self, records, inputs)
+
+    monkeypatch.setattr(OmniQAEvaluator, "answer", first_batch_out_of_memory)
+    trainer(tmp_path).test(model, datamodule=datamodule(dailyomni))
+    rows = rows_of(out)
+    failed = [r for r in rows if r.failed]
+    assert len(rows) == QUESTIONS and len(failed) == calls[0]
+    assert all("OutOfMemoryError" in r.error and not r.correct for r in failed)
+    assert model.results["test"]["failed"] == calls[0] and model.results["test"]["count"] == QUESTIONS
