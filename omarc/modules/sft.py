@@ -33,7 +33,6 @@ from omarc.modules.tiny import build_tiny_processor, build_tiny_thinker
 from omarc.strategies.sequence import Modality, TokenSequence, pack
 
 N_OPTIONS = 4  # every generated question has four lettered options
-AUDIO_FRONTEND_GAIN = 2.0  # fan-in-scaled audio convolutions: sound content, not position, dominates (see scale_audio_frontend)
 MAX_ANSWER_TOKENS = 8  # a letter or a colour / sound name (up to ~6 byte-level tokens), then end-of-turn
 ANSWER_FORMATS = ("letter", "text")
 OPEN_SUFFIX = "\nAnswer with the name of the colour or the sound."
@@ -93,28 +92,11 @@ def prompt_corpus(task: TaskSpec = DEFAULT_TASK, n_examples: int = 8) -> str:
     return " ".join(dict.fromkeys(texts))
 
 
-def scale_audio_frontend(thinker, seed: int, gain: float = AUDIO_FRONTEND_GAIN) -> None:
-    """Re-draw the audio encoder's two input convolutions with std ``gain / sqrt(fan_in)``.
-
-    With transformers' init (std 0.02) their output is ~1 % of the sinusoidal position embedding the
-    encoder adds next, so a random encoder's tokens say where they sit in the 2-s window, not what
-    sounds there (seconds with different sounds come out with cosine ~1). Fan-in scaling makes the
-    sound dominate.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    tower = thinker.model.audio_tower
-    with torch.no_grad():
-        for conv in (tower.conv1, tower.conv2):
-            fan_in = conv.in_channels * conv.kernel_size[0]
-            conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * gain / fan_in**0.5)
-
-
 def build_untrained_model(seed: int = 0, task: TaskSpec = DEFAULT_TASK, model: ModelSpec = DEFAULT_MODEL_SPEC,
                           family: str = DEFAULT_FAMILY) -> tuple[QwenOmniBackbone, ProcessorMixin]:
     """A randomly initialised thinker of ``model``'s size (train mode) and its processor, whose
     tokenizer knows the words of every prompt of ``task``."""
     thinker = build_tiny_thinker(family, seed, **model.overrides()).train()
-    scale_audio_frontend(thinker, seed)
     processor = build_tiny_processor(family, extra_corpus=prompt_corpus(task))
     return wrap_thinker(thinker, family, processor), processor
 

@@ -37,6 +37,7 @@ NUM_MEL_BINS = 16  # log-mel bins: enough to tell tones apart, 8x cheaper than W
 SAMPLING_RATE = 16000  # Qwen-Omni's audio rate
 MIN_FRAME_CELLS = 4  # frames down to 2x2 merged tokens are not upscaled (tests use 56-px frames)
 MAX_FRAME_CELLS = 64  # at most 8x8 merged tokens per frame keeps tiny runs fast
+AUDIO_FRONTEND_GAIN = 2.0  # fan-in-scaled audio input convolutions: sound content, not position, dominates
 
 # Words of the project's prompts and answer formats; their byte-level prefixes become BPE merges,
 # so the tiny tokenizer exercises real merges and encodes prompts in fewer tokens.
@@ -290,10 +291,26 @@ def build_tiny_thinker(family: str = "qwen2_5_omni", seed: int = 0, **overrides)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = family_spec(family).model_class(config)
+        scale_audio_frontend(model)
     ids = special_token_ids(family)
     model.generation_config.eos_token_id = [ids[_COMMON_TOKENS["im_end"]], ids[_COMMON_TOKENS["endoftext"]]]
     model.generation_config.pad_token_id = ids[_COMMON_TOKENS["endoftext"]]
     return model.float().eval()
+
+
+def scale_audio_frontend(thinker: PreTrainedModel, gain: float = AUDIO_FRONTEND_GAIN) -> None:
+    """Re-draw the audio encoder's input convolutions with std ``gain / sqrt(fan_in)``.
+
+    With transformers' init (std 0.02) their output is ~1 % of the sinusoidal position embedding the
+    encoder adds next, so a random encoder's tokens say where they sit in the window, not what
+    sounds there. Fan-in scaling makes the sound dominate, so random tiny models carry real audio
+    evidence for the compressors' audio scoring and for training.
+    """
+    with torch.no_grad():
+        for conv in thinker.model.audio_tower.modules():
+            if isinstance(conv, (torch.nn.Conv1d, torch.nn.Conv2d)):
+                fan_in = conv.weight[0].numel()
+                conv.weight.normal_(0.0, gain / fan_in**0.5)
 
 
 def save_tiny_checkpoint(directory: str | Path, family: str = "qwen2_5_omni", seed: int = 0, **overrides) -> Path:
