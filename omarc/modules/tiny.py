@@ -299,7 +299,7 @@ def build_tiny_thinker(family: str = "qwen2_5_omni", seed: int = 0, **overrides)
 
 
 def scale_audio_frontend(thinker: PreTrainedModel, gain: float = AUDIO_FRONTEND_GAIN) -> None:
-    """Re-draw the audio encoder's input convolutions with std ``gain / sqrt(fan_in)``.
+    """Re-draw the audio encoder's input convolutions (and their projection) with std ``gain / sqrt(fan_in)``.
 
     With transformers' init (std 0.02) their output is ~1 % of the sinusoidal position embedding the
     encoder adds next, so a random encoder's tokens say where they sit in the window, not what
@@ -307,10 +307,11 @@ def scale_audio_frontend(thinker: PreTrainedModel, gain: float = AUDIO_FRONTEND_
     evidence for the compressors' audio scoring and for training.
     """
     with torch.no_grad():
-        for conv in thinker.model.audio_tower.modules():
-            if isinstance(conv, (torch.nn.Conv1d, torch.nn.Conv2d)):
-                fan_in = conv.weight[0].numel()
-                conv.weight.normal_(0.0, gain / fan_in**0.5)
+        for name, layer in thinker.model.audio_tower.named_modules():
+            # the convolutions, and Qwen3-Omni's projection of their output (``conv_out``)
+            if isinstance(layer, (torch.nn.Conv1d, torch.nn.Conv2d)) or name == "conv_out":
+                fan_in = layer.weight[0].numel()
+                layer.weight.normal_(0.0, gain / fan_in**0.5)
 
 
 def save_tiny_checkpoint(directory: str | Path, family: str = "qwen2_5_omni", seed: int = 0, **overrides) -> Path:

@@ -115,3 +115,26 @@ def test_checkpoint_loads_through_from_pretrained_with_identical_logits(tmp_path
         expected = build_tiny_thinker(family, seed=3)(**batch).logits
         got = loaded(**batch).logits
     assert torch.equal(expected, got)
+
+
+def test_random_audio_tokens_carry_the_sound_not_only_their_position(family, make_media):
+    # Two clips alike but for the tone: with transformers' std-0.02 input convolutions the audio
+    # tokens at the same positions come out nearly parallel (they encode position only).
+    from dataclasses import replace
+
+    from omarc.modules.backbones.loading import load_backbone
+    from omarc.modules.inputs import InputBuilder
+    from omarc.modules.prompting import Prompt
+    from omarc.strategies import Modality
+
+    backbone, processor, _ = load_backbone("tiny" if family == "qwen2_5_omni" else "tiny-qwen3", device="cpu")
+    builder = InputBuilder(processor, family)
+    low = make_media(2, 2, 2, family, seconds=2.0)
+    t = torch.arange(low.audio.numel()) / 16000
+    high = replace(low, audio=0.5 * torch.sign(torch.sin(2 * torch.pi * 2400 * t)))
+    tokens = []
+    for media in (low, high):
+        seq = backbone.encode(builder.collate([builder(Prompt(system="s", query="q"), media)]))
+        tokens.append(seq.embeds[0, seq.modality[0] == int(Modality.AUDIO)])
+    cosine = torch.nn.functional.cosine_similarity(tokens[0], tokens[1], dim=-1)
+    assert cosine.mean() < 0.9
