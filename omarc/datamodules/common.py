@@ -69,8 +69,10 @@ def check_answer(answer: Any, options: list[str]) -> str:
     raise RecordError(f"answer {answer!r} is not among the option letters {', '.join(letters)}")
 
 
-def parse_duration(value: Any) -> float:
-    """Seconds from ``"MM:SS"``, ``"H:MM:SS"``, ``"119s"``, ``"30s"`` or a number."""
+def parse_duration(value: Any) -> float | None:
+    """Seconds from ``"MM:SS"``, ``"H:MM:SS"``, ``"119s"``, ``"30s"`` or a number; None stays None (optional field)."""
+    if value is None:
+        return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):

@@ -62,7 +62,7 @@ def read(root: str | Path, split: str = "test") -> ReadResult:
                     raw_options=list(raw),
                     answer=check_answer(get_field(row, "Answer"), options),
                     category=category,
-                    duration=parse_duration(duration) if duration is not None else None,
+                    duration=parse_duration(duration),
                     extra={
                         "video_category": get_field(row, "video_category", required=False, default=""),
                         "duration_group": str(duration) if duration is not None else "",

@@ -38,8 +38,7 @@ def read(root: str | Path, split: str = "test") -> ReadResult:
         try:
             name = str(get_field(video, "video"))
             questions = get_field(video, "questions")
-            duration = get_field(video, "duration", required=False)
-            seconds = parse_duration(duration) if duration is not None else None
+            seconds = parse_duration(get_field(video, "duration", required=False))
             video_type = get_field(video, "video_type", required=False, default="")
         except RecordError as e:
             result.issues.append(issue(path, index, f"video {v}", e))

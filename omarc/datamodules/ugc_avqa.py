@@ -80,8 +80,7 @@ def read(root: str | Path, split: str = "test") -> ReadResult:
             video_id = str(get_field(video, "id", "video_id"))
             file = root / str(get_field(video, "file", required=False, default=f"videos/{video_id}.mp4"))
             questions = get_field(video, "questions")
-            duration = get_field(video, "duration", required=False)
-            seconds = parse_duration(duration) if duration is not None else None
+            seconds = parse_duration(get_field(video, "duration", required=False))
             url = get_field(video, "url", required=False, default="")
         except RecordError as e:
             result.issues.append(issue(path, index, f"video {v}", e))

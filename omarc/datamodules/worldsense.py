@@ -39,14 +39,13 @@ def read(root: str | Path, split: str = "test") -> ReadResult:
         try:
             video_id = str(get_field(video, "video_id", required=key is None, default=key))
             tasks = [k for k in video if k.lower().startswith("task") and k[4:].isdigit()]
-            duration = get_field(video, "video_duration", required=False)
             shared = {
                 "duration_group": get_field(video, "duration", required=False, default=""),
                 "domain": get_field(video, "domain", required=False, default=""),
                 "sub_category": get_field(video, "sub_category", required=False, default=""),
                 "audio_class": list(get_field(video, "audio_class", required=False, default=[]) or []),
             }
-            seconds = parse_duration(duration) if duration is not None else None
+            seconds = parse_duration(get_field(video, "video_duration", required=False))
         except RecordError as e:
             result.issues.append(issue(path, index, key, e))
             index += 1
