@@ -50,7 +50,11 @@ class OmniBackbone(nn.Module, ABC):
         temperature: float = 1.0,
         top_p: float = 1.0,
         num_return_sequences: int = 1,
-    ) -> Generation: ...
+        generator: torch.Generator | None = None,
+        ignore_eos: bool = False,
+    ) -> Generation:
+        """Prefill once per prompt, sample ``num_return_sequences`` rows each (grouped by prompt);
+        ``ignore_eos`` decodes exactly ``max_new_tokens`` (timing runs)."""
 
     @abstractmethod
     def completion_logprobs(self, seq: TokenSequence, completions: Tensor, temperature: float = 1.0) -> Tensor:
