@@ -35,13 +35,17 @@ from omarc.modules.answers import extract_answer
 from omarc.modules.backbones.loading import load_backbone
 from omarc.modules.inputs import InputBuilder
 from omarc.modules.prompts import build_prompt
+from omarc.modules.sft import MAX_ANSWER_TOKENS
 from omarc.strategies import build_compressor
 
 RATIOS = (0.55, 0.7)  # the paper's Table 4 ratios (0.7 = the main setting, 30 % kept)
 STRATEGIES = ("omac", "omac_va", "omnizip")
 LABELS = {"full": "full tokens", "omac": "OMAC (V-A-VA)", "omac_va": "OMAC V-A", "omnizip": "OmniZip"}
-MAX_NEW_TOKENS = 4  # a letter and end-of-turn, with room for a stray token
 BATCH_SIZE = 16
+QUESTIONS = {
+    "forward": "forward = which colour was on screen when the high beep played (needs the video at the beep)",
+    "reverse": "reverse = which sound played while the screen showed the once-shown colour (needs the audio of that second)",
+}
 CGRPO_STRATEGY = "omac"  # O-MARC trains with OMAC compression (paper §5)
 CGRPO_RATIO = 0.7
 
@@ -82,7 +86,7 @@ def evaluate(backbone, processor, family: str, records: list[QARecord], configs:
         ]
         seq = backbone.encode(builder.collate(items), audio_saliency=True)
         for key, compressor in compressors.items():
-            gen = backbone.generate(compressor(seq).sequence, max_new_tokens=MAX_NEW_TOKENS)
+            gen = backbone.generate(compressor(seq).sequence, max_new_tokens=MAX_ANSWER_TOKENS)
             texts = processor.tokenizer.batch_decode(
                 [t[:n] for t, n in zip(gen.tokens.tolist(), gen.lengths.tolist())], skip_special_tokens=True
             )
@@ -103,7 +107,8 @@ def cgrpo(model: str, root: Path, seed: int, steps: int, batch_size: int, lr: fl
 
     data = root / "ugc_avqa"
     kwargs = DEFAULT_TASK.generation_kwargs()
-    generate_benchmark(data, "ugc_avqa", steps * batch_size // 2, seed=seed, split="train", **kwargs)
+    videos = -(-steps * batch_size // len(DEFAULT_TASK.directions))
+    generate_benchmark(data, "ugc_avqa", videos, seed=seed, split="train", **kwargs)
     generate_benchmark(data, "ugc_avqa", 1, seed=seed, split="test", **kwargs)
     pl.seed_everything(seed, workers=True)
     datamodule = OmniQADataModule(
@@ -112,8 +117,8 @@ def cgrpo(model: str, root: Path, seed: int, steps: int, batch_size: int, lr: fl
     )
     module = CGRPOModule(
         model=model, strategy=CGRPO_STRATEGY, ratio=CGRPO_RATIO, prompt_style="official",
-        # The default model answers with a bare letter: the <think>/<answer> format reward would be 0 for every rollout.
-        rewards=["accuracy"], num_generations=4, max_completion_length=2, lr=lr, seed=seed,
+        # The default model answers with the option's text: the <think>/<answer> format reward would be 0 for every rollout.
+        rewards=["accuracy"], num_generations=4, max_completion_length=MAX_ANSWER_TOKENS, lr=lr, seed=seed,
         log_completions_every_n_steps=0,
     )
     trainer = pl.Trainer(
@@ -136,8 +141,9 @@ def accuracy(correct: list[bool]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="evaluation data seeds")
-    parser.add_argument("--videos", type=int, default=12, help="clips per benchmark format and seed (2 questions each)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="evaluation data seeds")
+    parser.add_argument("--videos", type=int, default=24,
+                        help="clips per benchmark format and seed (one question per direction of DEFAULT_TASK each)")
     parser.add_argument("--cgrpo-seeds", type=int, nargs="*", default=[0, 1])
     parser.add_argument("--cgrpo-steps", type=int, default=25)
     parser.add_argument("--cgrpo-batch", type=int, default=8)
@@ -161,7 +167,7 @@ def main() -> None:
             results["muted"] = evaluate(backbone, processor, family, records, [("full", 0.0)], audio="silence")["full@0"]
             for key, correct in results.items():
                 rows.setdefault(key, []).append(accuracy(correct))
-                for d in ("forward", "reverse"):
+                for d in DEFAULT_TASK.directions:
                     by_direction.setdefault(key, {}).setdefault(d, []).extend(
                         c for c, r in zip(correct, records) if direction(r) == d
                     )
@@ -215,8 +221,10 @@ def _cell(s: dict) -> str:
 
 
 def markdown(p: dict) -> str:
-    """The results table: accuracy in %, mean over seeds (min–max across seeds), then per direction."""
+    """The results table: accuracy in %, mean over seeds (min–max across seeds), then per direction
+    when the task asks more than one."""
     rows, dirs = p["rows"], p["by_direction"]
+    directions = list(next(iter(dirs.values()))) if len(DEFAULT_TASK.directions) > 1 else []
     lines = [
         "# Results of the embedded default model",
         "",
@@ -224,17 +232,15 @@ def markdown(p: dict) -> str:
         f"Model: `{Path(p['model']).name}`; task: {p['task']['seconds']}-s generated clips, "
         f"{p['questions_per_seed']} questions per evaluation seed (four benchmark formats, official prompts), "
         f"evaluation seeds {p['eval_seeds']}; chance is 25 %.",
-        "Cells: accuracy %, mean over seeds (min–max across seeds); forward = which colour was on screen when the "
-        "high beep played (needs the video at the beep), reverse = which sound played while the screen showed the "
-        "once-shown colour (needs the audio of that second).",
+        "Cells: accuracy %, mean over seeds (min–max across seeds). Questions: "
+        + "; ".join(QUESTIONS[d] for d in DEFAULT_TASK.directions) + ".",
         "",
-        "| setting | ratio | accuracy | forward | reverse |",
-        "|---|---|---|---|---|",
+        "| setting | ratio | accuracy |" + "".join(f" {d} |" for d in directions),
+        "|---|---|---|" + "---|" * len(directions),
     ]
 
     def row(name: str, ratio: str, key: str) -> None:
-        d = dirs[key]
-        lines.append(f"| {name} | {ratio} | {_cell(rows[key])} | {100 * d['forward']:.1f} | {100 * d['reverse']:.1f} |")
+        lines.append(f"| {name} | {ratio} | {_cell(rows[key])} |" + "".join(f" {100 * dirs[key][d]:.1f} |" for d in directions))
 
     row("full tokens", "0", "full@0")
     row("full tokens, audio silenced", "0", "muted")

@@ -11,7 +11,7 @@ from omarc.modules.predictions import PredictionWriter
 from omarc.strategies.budget import retained
 
 REPO = Path(__file__).resolve().parents[1]
-RUN = Path("runs/dailyomni-worldsense-omnivideobench-ugc_avqa/tiny/omac-r0.7/test")
+RUN = Path("runs/dailyomni-worldsense-omnivideobench-ugc_avqa/default/omac-r0.7/test")
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def test_omarc_test_on_the_embedded_default_prints_results_and_resumes(workdir, 
     # First run stops after 2 of the 4 samples (one per benchmark), as if it had been killed.
     run_cli(["test", "--strategy", "omac", "--ratio", "0.7", "--data.limit", "1", "--trainer.limit_test_batches", "2"])
     out = capsys.readouterr().out
-    assert "embedded default" in out and "on the CPU" in out
+    assert "embedded default" in out and "with model 'default'" in out and "on the CPU" in out
     path = RUN / "predictions.jsonl"
     first = path.read_text()
     rows = PredictionWriter(path).read()

@@ -3,6 +3,7 @@ objective, and the packaged trained model answering held-out generated clips."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import numpy as np
@@ -17,7 +18,9 @@ from omarc.modules.answers import extract_answer
 from omarc.modules.backbones.loading import load_backbone
 from omarc.modules.inputs import InputBuilder
 from omarc.modules.prompts import build_prompt
-from omarc.modules.sft import GeneratedQADataset, SFTModule, answer_ids, build_untrained_model, render_media
+from omarc.modules.sft import (
+    MAX_ANSWER_TOKENS, GeneratedQADataset, SFTModule, answer_ids, build_untrained_model, render_media,
+)
 from omarc.modules.tiny import build_tiny_tokenizer
 
 HELD_OUT_SEED = 777  # evaluation clips no test or training run uses elsewhere
@@ -116,22 +119,22 @@ def test_packaged_model_answers_held_out_clips_far_above_chance(tmp_path):
     assert family == DEFAULT_FAMILY
     records = []
     for name in ("worldsense", "ugc_avqa"):
-        folder = generate_benchmark(tmp_path / name, name, 4, seed=HELD_OUT_SEED, **DEFAULT_TASK.generation_kwargs())
+        folder = generate_benchmark(tmp_path / name, name, 8, seed=HELD_OUT_SEED, **DEFAULT_TASK.generation_kwargs())
         records += read_benchmark(name, folder, "test").records
     builder = InputBuilder(processor, family)
     items = [
         builder(build_prompt(r, "official"), decode_media(r.video_path, **DEFAULT_TASK.decode_kwargs())) for r in records
     ]
     with torch.no_grad():
-        gen = backbone.generate(backbone.encode(builder.collate(items)), max_new_tokens=4)
+        gen = backbone.generate(backbone.encode(builder.collate(items)), max_new_tokens=MAX_ANSWER_TOKENS)
     texts = processor.tokenizer.batch_decode(
         [t[:n] for t, n in zip(gen.tokens.tolist(), gen.lengths.tolist())], skip_special_tokens=True
     )
     correct = [extract_answer(t, r.options) == r.answer for t, r in zip(texts, records)]
     # 16 four-option questions: chance gives >= 11 right with probability < 0.1 %.
     assert sum(correct) >= 11, list(zip(texts, [r.answer for r in records]))
-    # Answers are a bare letter then end-of-turn, as greedy decoding with a few tokens needs.
-    assert all(t.strip() in "ABCD" and len(t.strip()) == 1 for t in texts)
+    # Answers are an option's text (a colour name) then end-of-turn, within the few tokens decoded.
+    assert all(t.strip() in r.options for t, r in zip(texts, records))
 
 
 def test_missing_default_model_names_the_training_script(tmp_path, monkeypatch):
@@ -140,3 +143,13 @@ def test_missing_default_model_names_the_training_script(tmp_path, monkeypatch):
     monkeypatch.setattr(loading, "DEFAULT_MODEL_DIR", tmp_path / "default_model")
     with pytest.raises(FileNotFoundError, match="scripts/train_default_model.py"):
         load_backbone(DEFAULT_MODEL)
+
+
+def test_task_asks_the_forward_question_once_per_clip_and_checks_directions(tmp_path):
+    kwargs = DEFAULT_TASK.generation_kwargs()
+    assert kwargs["directions"] == ("forward",) and kwargs["questions_per_video"] == 1
+    folder = generate_benchmark(tmp_path / "ws", "worldsense", 2, seed=1, **kwargs)
+    assert [r.question for r in read_benchmark("worldsense", folder, "test").records] == \
+        ["Which colour was on screen when the high beep played?"] * 2
+    with pytest.raises(ValueError, match="directions must be"):
+        dataclasses.replace(DEFAULT_TASK, directions=())

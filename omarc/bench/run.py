@@ -20,6 +20,7 @@ from omarc.bench.pipeline import STAGES, PassTiming, timed_pass
 from omarc.bench.report import markdown_table, speedup_plot
 from omarc.bench.stats import summarize
 from omarc.datamodules.generate import generate_benchmark
+from omarc.defaults import DEFAULT_MODEL
 from omarc.modules.backbones.base import OmniBackbone
 from omarc.modules.backbones.loading import TINY, architecture_config, build_architecture, load_backbone
 from omarc.modules.inputs import InputBuilder
@@ -47,7 +48,7 @@ def bench_backbone(
     architecture name builds random weights at full width, with the tiny tokenizer's media ids
     and optionally fewer LLM (``layers``) and encoder (``encoder_layers``) layers.
     """
-    if arch in TINY or arch == "default" or Path(arch).exists():
+    if arch in TINY or arch == DEFAULT_MODEL or Path(arch).exists():
         backbone, processor, family = load_backbone(arch, dtype=dtype, device=device)
         return backbone, InputBuilder(processor, family)
     config, family = architecture_config(arch, layers)
@@ -78,7 +79,7 @@ def bench_clip(directory: Path, frames: int, max_pixels: int) -> Path:
 
 
 def run_bench(
-    arch: str = "tiny",
+    arch: str = DEFAULT_MODEL,
     layers: int | None = None,
     encoder_layers: int | None = None,
     strategies: tuple[str, ...] = ("full", "omac", "omac_va", "omnizip"),
@@ -95,8 +96,8 @@ def run_bench(
     """Time every (strategy, ratio) and ``full``; write ``bench.md``, ``bench.json`` and ``speedup.png``.
 
     Args:
-        arch: ``tiny``, ``tiny-qwen3``, ``default``, a checkpoint folder, or a published architecture
-            built with random weights: qwen2.5-omni-3b, qwen2.5-omni-7b, qwen3-omni-30b-a3b.
+        arch: ``default`` (the packaged trained model), ``tiny``, ``tiny-qwen3``, a checkpoint folder,
+            or a published architecture built with random weights: qwen2.5-omni-3b, qwen2.5-omni-7b, qwen3-omni-30b-a3b.
         layers: LLM layers of a published architecture (full width, fewer layers for the CPU).
         encoder_layers: vision and audio encoder layers of a published architecture.
         strategies: strategies timed against ``full`` (always run first).

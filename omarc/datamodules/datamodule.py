@@ -28,8 +28,8 @@ from omarc.defaults import DEFAULT_TASK
 log = logging.getLogger(__name__)
 
 # The embedded default set: the default model's task (omarc.defaults), a few clips per benchmark format.
-DEFAULT_GENERATION = {"n_videos": 4, **DEFAULT_TASK.generation_kwargs()}
-GENERATED_VERSION = "v2"  # bump when the generator's output changes, so caches are rebuilt
+DEFAULT_GENERATION = {"n_videos": 8, **DEFAULT_TASK.generation_kwargs()}
+GENERATED_VERSION = "v3"  # bump when the generator's output changes, so caches are rebuilt
 PAPER_FPS = 1.0  # the paper's sampling rate (§6), for every set but the generated default
 
 Entry = QARecord | ReadIssue

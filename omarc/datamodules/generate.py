@@ -52,6 +52,7 @@ HIGH_BEEP = "high beep"
 HIGH_BEEP_HZ = 2400.0  # far above every low tone: the one event the forward question asks about
 NOISE_BURST = "noise burst"
 SOUNDS = (*LOW_TONES, HIGH_BEEP, NOISE_BURST)
+DIRECTIONS = ("forward", "reverse")  # which colour when the beep played / which sound while a colour showed
 N_OPTIONS = 4  # the four lettered options every benchmark here uses
 PIXEL_NOISE_STD = 8.0  # a little noise so frames are not flat (real encoders, real saliency)
 AMPLITUDE = 0.3  # well below clipping after AAC
@@ -120,6 +121,12 @@ def plan_clip(spec: ClipSpec, rng: random.Random) -> Clip:
     for s in rng.sample([s for s in range(spec.seconds) if s != target], spec.n_distractors):
         sounds[s] = NOISE_BURST
     return Clip(colours=balanced, sounds=sounds, target=target, marker=marker)
+
+
+def check_directions(directions: tuple[str, ...]) -> None:
+    """Raise unless ``directions`` is a non-empty sequence of names from :data:`DIRECTIONS`."""
+    if not directions or set(directions) - set(DIRECTIONS):
+        raise ValueError(f"directions must be a non-empty sequence of {DIRECTIONS}, got {directions!r}")
 
 
 def ask(clip: Clip, forward: bool, answer_slot: int, rng: random.Random) -> dict:
@@ -217,14 +224,16 @@ def generate_benchmark(
     seed: int = 0,
     *,
     questions_per_video: int = 2,
+    directions: tuple[str, ...] = DIRECTIONS,
     split: str = "test",
     **spec_kwargs,
 ) -> Path:
     """Write ``n_videos`` clips and their questions into ``root`` in ``benchmark``'s layout; returns ``root``.
 
-    ``spec_kwargs`` are :class:`ClipSpec` fields (n_colours, n_tones, n_distractors, height, width,
-    video_fps, audio_rate, codec).
+    A clip's questions cycle through ``directions``. ``spec_kwargs`` are :class:`ClipSpec` fields
+    (n_colours, n_tones, n_distractors, height, width, video_fps, audio_rate, codec).
     """
+    check_directions(directions)
     name = benchmark_name(benchmark)
     if split != "test" and name != ugc_avqa.NAME:
         raise ValueError(f"{name} is generated with the 'test' split only, got {split!r}")
@@ -236,7 +245,8 @@ def generate_benchmark(
     for i in range(n_videos):
         clip = plan_clip(spec, rng)
         for q in range(questions_per_video):
-            clip.questions.append(ask(clip, forward=q % 2 == 0, answer_slot=(i * questions_per_video + q) % N_OPTIONS, rng=rng))
+            forward = directions[q % len(directions)] == "forward"
+            clip.questions.append(ask(clip, forward=forward, answer_slot=(i * questions_per_video + q) % N_OPTIONS, rng=rng))
         vid = f"{name[:2]}{split[:2]}{seed % 100:02d}{i:04d}"
         frames, audio = render(clip, spec, noise)
         write_av(_video_path(root, name, vid), frames, spec.video_fps, audio, spec.audio_rate, spec.codec)

@@ -21,6 +21,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 from omarc.datamodules.records import Media, QARecord
+from omarc.defaults import DEFAULT_MODEL
 from omarc.modules.answers import extract_answer
 from omarc.modules.backbones.loading import load_backbone
 from omarc.modules.inputs import InputBuilder
@@ -59,7 +60,8 @@ class OmniQAEvaluator(pl.LightningModule):
     """Evaluates a Qwen-Omni thinker on audio-visual multiple-choice QA under a compression strategy.
 
     Args:
-        model: "tiny", "tiny-qwen3", a checkpoint directory or a hub id in the local cache.
+        model: "default" (the packaged model trained on the generated task, docs/default_model.md),
+            "tiny" / "tiny-qwen3" (random weights), a checkpoint directory or a hub id in the local cache.
         strategy: registered compressor name (``full``, ``omac``, ``omac_va``, ``omnizip``).
         ratio: fraction of audio and video tokens removed (0.7 keeps 30 %, the paper's setting).
         audio_ratio: overrides ``ratio`` for audio tokens.
@@ -78,7 +80,7 @@ class OmniQAEvaluator(pl.LightningModule):
 
     def __init__(
         self,
-        model: str = "tiny",
+        model: str = DEFAULT_MODEL,
         strategy: str = "omac",
         ratio: float = 0.7,
         audio_ratio: float | None = None,

@@ -54,11 +54,13 @@ def render_media(task: TaskSpec, clip, noise: np.random.Generator) -> Media:
 
 
 def make_example(task: TaskSpec, seed: int, index: int, with_media: bool = True) -> tuple[QARecord, Media | None]:
-    """Example ``index`` of stream ``seed``: a fresh clip, one question (directions alternate), a
-    uniformly random answer letter and a benchmark's prompt wording; deterministic in (seed, index)."""
+    """Example ``index`` of stream ``seed``: a fresh clip, one question (cycling through the task's
+    directions), a uniformly random answer letter and a benchmark's prompt wording; deterministic
+    in (seed, index)."""
     rng = random.Random(f"sft/{seed}/{index}")
     clip = plan_clip(task.clip_spec(), rng)
-    question = ask(clip, forward=index % 2 == 0, answer_slot=rng.randrange(N_OPTIONS), rng=rng)
+    forward = task.directions[index % len(task.directions)] == "forward"
+    question = ask(clip, forward=forward, answer_slot=rng.randrange(N_OPTIONS), rng=rng)
     benchmark = rng.choice(task.benchmarks)
     record = QARecord(
         id=f"sft{seed}-{index}",

@@ -106,3 +106,15 @@ def test_generator_is_seeded(tmp_path):
     assert (a / "ugc_avqa_test.json").read_text() == (b / "ugc_avqa_test.json").read_text()
     with pytest.raises(ValueError, match="n_colours must be in"):
         generate_benchmark(tmp_path / "c", "worldsense", n_colours=3)
+
+
+def test_questions_cycle_through_the_directions_asked(tmp_path):
+    forward = generate_benchmark(tmp_path / "f", "worldsense", n_videos=3, seconds=2, questions_per_video=1,
+                                 directions=("forward",), height=28, width=28)
+    questions = [r.question for r in read_benchmark("worldsense", forward).records]
+    assert len(questions) == 3 and all(HIGH_BEEP in q for q in questions)
+    both = generate_benchmark(tmp_path / "b", "worldsense", n_videos=1, seconds=2, questions_per_video=3,
+                              directions=("reverse", "forward"), height=28, width=28)
+    assert [HIGH_BEEP in r.question for r in read_benchmark("worldsense", both).records] == [False, True, False]
+    with pytest.raises(ValueError, match="directions must be"):
+        generate_benchmark(tmp_path / "x", "worldsense", directions=("sideways",))
