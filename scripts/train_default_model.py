@@ -1,6 +1,6 @@
 """Train the embedded default model from scratch and package it (``omarc/assets/default_model/``).
 
-    python scripts/train_default_model.py                 # seed 1, as shipped (about 10 min on one CPU core)
+    python scripts/train_default_model.py                 # seed 1: reproduces the shipped weights bit for bit (~6 min on 2 cores)
     python scripts/train_default_model.py --out /tmp/m    # somewhere else
 
 Steps: a random Qwen2.5-Omni thinker of ``DEFAULT_MODEL_SPEC``'s size whose vision and audio
