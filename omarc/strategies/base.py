@@ -6,8 +6,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from omarc.strategies.budget import retained
-from omarc.strategies.plan import CompressionReport, SamplePlan, apply_plan, identity_plan, modality_counts
-from omarc.strategies.sequence import Modality, TokenSequence, pack
+from omarc.strategies.plan import (
+    CompressionReport, SamplePlan, apply_plan, apply_plans, identity_plan, modality_counts,
+)
+from omarc.strategies.sequence import Modality, TokenSequence, check_padding_side
 
 
 def check_ratio(value: float | None, flag: str) -> None:
@@ -58,23 +60,30 @@ class Compressor(ABC):
         """Decide keep and merge for one unpadded sample (B = 1) under exact budgets."""
 
     def __call__(self, seq: TokenSequence, padding_side: str = "left") -> CompressionOutput:
+        check_padding_side(padding_side)
         outputs, reports = [], []
-        for b in range(seq.batch_size):
-            sample = seq.sample(b)
+        samples = [seq.sample(b) for b in range(seq.batch_size)]
+        plans, reports = [], []
+        for sample in samples:
             n_video, n_audio = int(sample.count(Modality.VIDEO)[0]), int(sample.count(Modality.AUDIO)[0])
             video_budget, audio_budget = self.budgets(sample)
             if video_budget == n_video and audio_budget == n_audio:
                 plan = identity_plan(sample)
             else:
                 plan = self.plan_sample(sample, video_budget, audio_budget)
-            compressed = apply_plan(sample, plan)
             report = plan.report or CompressionReport(tokens_in={}, tokens_out={})
             report.tokens_in = modality_counts(sample)
-            report.tokens_out = modality_counts(compressed)
+            report.tokens_out = modality_counts(sample, plan.keep)
             report.keep = plan.keep
-            outputs.append(compressed)
+            plans.append(plan)
             reports.append(report)
-        return CompressionOutput(pack(outputs, padding_side), reports)
+        edge = -1 if padding_side == "left" else 0
+        unchanged = all(p.merges == 0 and p.self_weight is None and bool(p.keep.all()) for p in plans)
+        if unchanged and bool(seq.attention_mask[:, edge].all()):
+            return CompressionOutput(seq, reports)  # nothing removed and already padded that way: no copy
+        if seq.batch_size == 1:
+            return CompressionOutput(apply_plan(samples[0], plans[0]), reports)
+        return CompressionOutput(apply_plans(seq, samples, plans, padding_side), reports)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(ratio={self.ratio}, audio_ratio={self.audio_ratio}, video_ratio={self.video_ratio})"

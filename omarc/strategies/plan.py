@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from omarc.strategies.sequence import Modality, TokenSequence
+from omarc.strategies.sequence import Modality, TokenSequence, gather_padded
 
 
 @dataclass
@@ -83,16 +83,26 @@ def apply_plan(seq: TokenSequence, plan: SamplePlan) -> TokenSequence:
     """Compress one unpadded sample (B = 1): keep the marked slots in their order, then write merges."""
     if plan.merges == 0 and plan.self_weight is None and bool(plan.keep.all()):
         return seq
-    cols = plan.keep.nonzero().squeeze(1)
-    out = seq.index(torch.zeros_like(cols)[None], cols[None])
-    out_index = torch.cumsum(plan.keep.long(), 0) - 1
-    for name, source, target in [("embeds", seq.embeds, out.embeds)] + [
-        (k, v, out.companions[k]) for k, v in seq.companions.items()
-    ]:
-        merged = _merged_rows(source[0], plan)
-        if merged is not None:
-            slots, values = merged
-            target[0, out_index[slots]] = values
+    return apply_plans(seq, [seq], [plan])
+
+
+def apply_plans(batch: TokenSequence, samples: list[TokenSequence], plans: list[SamplePlan],
+                padding_side: str = "left") -> TokenSequence:
+    """Compress a padded batch: row b keeps ``samples[b]``'s marked slots (``samples[b]`` is row b
+    without its padding) in their order, re-padded on ``padding_side``, then gets its merges.
+
+    The kept rows are gathered from ``batch`` straight into the padded output: one copy per field.
+    """
+    columns = [batch.attention_mask[b].nonzero().squeeze(1)[plan.keep] for b, plan in enumerate(plans)]
+    out = gather_padded(columns, batch, padding_side, rows=list(range(len(plans))))
+    for b, (sample, plan) in enumerate(zip(samples, plans)):
+        start = out.length - len(columns[b]) if padding_side == "left" else 0
+        out_index = start + torch.cumsum(plan.keep.long(), 0) - 1
+        for source, target in [(sample.embeds, out.embeds)] + [(v, out.companions[k]) for k, v in sample.companions.items()]:
+            merged = _merged_rows(source[0], plan)
+            if merged is not None:
+                slots, values = merged
+                target[b, out_index[slots]] = values
     return out
 
 
@@ -100,5 +110,7 @@ def identity_plan(seq: TokenSequence) -> SamplePlan:
     return SamplePlan(keep=seq.attention_mask[0].clone())
 
 
-def modality_counts(seq: TokenSequence) -> dict[str, int]:
-    return {m.name.lower(): int(seq.count(m)[0]) for m in Modality}
+def modality_counts(seq: TokenSequence, keep: Tensor | None = None) -> dict[str, int]:
+    """Tokens per modality of a B = 1 sequence, or of its slots ``keep`` [L] marks."""
+    real = seq.attention_mask[0] if keep is None else seq.attention_mask[0] & keep
+    return {m.name.lower(): int(((seq.modality[0] == int(m)) & real).sum()) for m in Modality}

@@ -83,11 +83,29 @@ class TokenSequence:
         )
 
     def sample(self, b: int) -> "TokenSequence":
-        """Sample ``b`` alone, padding removed (B = 1); the sequence itself when it is already that."""
+        """Sample ``b`` alone, padding removed (B = 1); the sequence itself when it is already that.
+
+        Left- or right-padded rows (real tokens in one run) come back as views, without a copy;
+        other masks are gathered.
+        """
         if self.batch_size == 1 and bool(self.attention_mask.all()):
             return self
         cols = self.attention_mask[b].nonzero().squeeze(1)
+        if cols.numel() and int(cols[-1]) - int(cols[0]) + 1 == cols.numel():
+            return self.narrow(b, int(cols[0]), int(cols[-1]) + 1)
         return self.index(torch.full_like(cols, b)[None], cols[None])
+
+    def narrow(self, b: int, start: int, end: int) -> "TokenSequence":
+        """Views of sample ``b``'s tokens ``start:end`` (B = 1)."""
+        out = {}
+        for name in self._TOKEN_FIELDS:
+            value = getattr(self, name)
+            out[name] = None if value is None else value[b : b + 1, start:end]
+        return TokenSequence(
+            positions=self.positions[:, b : b + 1, start:end],
+            companions={k: v[b : b + 1, start:end] for k, v in self.companions.items()},
+            **out,
+        )
 
     def to(self, device: torch.device | str) -> "TokenSequence":
         """All tensors moved to ``device``; dtypes unchanged."""
@@ -100,20 +118,22 @@ class TokenSequence:
         return replace(self, **changes)
 
 
+def check_padding_side(padding_side: str) -> None:
+    if padding_side not in ("left", "right"):
+        raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+
+
 def pack(samples: list[TokenSequence], padding_side: str = "left") -> TokenSequence:
     """Stack single samples (B = 1, no padding) into one padded batch.
 
     Left padding is what ``generate`` expects: every row then ends with its last real token.
     Padding slots get zero embeddings, OTHER modality, frame -1 and position 1 (any valid id).
     """
-    if padding_side not in ("left", "right"):
-        raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+    check_padding_side(padding_side)
     if len(samples) == 1:
         return samples[0]
     first = samples[0]
-    lengths = [s.length for s in samples]
-    L = max(lengths)
-    B = len(samples)
+    B, L = len(samples), max(s.length for s in samples)
 
     def padded(get, fill, like: Tensor, batch_dim: int = 0) -> Tensor:
         shape = list(like.shape)
@@ -128,15 +148,48 @@ def pack(samples: list[TokenSequence], padding_side: str = "left") -> TokenSeque
                 out[:, b, sl] = get(s)[:, 0]
         return out
 
+    token_fields = {
+        name: None if getattr(first, name) is None else padded(lambda s, n=name: getattr(s, n), fill, getattr(first, name))
+        for name, fill in PAD_FILL.items()
+    }
     return TokenSequence(
-        embeds=padded(lambda s: s.embeds, 0, first.embeds),
         positions=padded(lambda s: s.positions, 1, first.positions, batch_dim=1),
-        attention_mask=padded(lambda s: s.attention_mask, False, first.attention_mask),
-        modality=padded(lambda s: s.modality, int(Modality.OTHER), first.modality),
-        frame=padded(lambda s: s.frame, -1, first.frame),
-        time=padded(lambda s: s.time, 0, first.time),
-        patch_hw=padded(lambda s: s.patch_hw, -1, first.patch_hw),
-        query_mask=padded(lambda s: s.query_mask, False, first.query_mask),
-        audio_saliency=None if first.audio_saliency is None else padded(lambda s: s.audio_saliency, 0, first.audio_saliency),
         companions={k: padded(lambda s, k=k: s.companions[k], 0, v) for k, v in first.companions.items()},
+        **token_fields,
     )
+
+
+def gather_padded(columns: list[Tensor], source: TokenSequence, padding_side: str = "left",
+                  rows: list[int] | None = None) -> TokenSequence:
+    """One padded batch whose row b holds ``source``'s tokens ``columns[b]`` in that order, read from
+    source row ``rows[b]`` (default 0): one gather per field, then the padding slots are filled.
+
+    Padding slots get zero embeddings, OTHER modality, frame -1 and position 1 (any valid id).
+    """
+    check_padding_side(padding_side)
+    B, L = len(columns), max(int(c.numel()) for c in columns)
+    device = source.embeds.device
+    lengths = torch.tensor([int(c.numel()) for c in columns], device=device)
+    slot = torch.arange(L, device=device)[None].expand(B, L)
+    offset = (L - lengths)[:, None] if padding_side == "left" else torch.zeros_like(lengths)[:, None]
+    real = (slot >= offset) & (slot < offset + lengths[:, None])
+    cols = torch.zeros(B, L, dtype=torch.long, device=device)
+    cols[real] = torch.cat(columns).to(device)
+    src_rows = torch.tensor(rows if rows is not None else [0] * B, device=device)[:, None].expand(B, L)
+    out = source.index(src_rows, cols)
+    pad = ~real
+    for name, fill in PAD_FILL.items():
+        value = getattr(out, name)
+        if value is not None:
+            value[pad] = fill
+    out.positions[:, pad] = 1
+    for value in out.companions.values():
+        value[pad] = 0
+    return out
+
+
+#: What padding slots hold, per [B, L, ...] field (``positions`` get 1, companions 0).
+PAD_FILL = {
+    "embeds": 0, "attention_mask": False, "modality": int(Modality.OTHER), "frame": -1, "time": 0,
+    "patch_hw": -1, "query_mask": False, "audio_saliency": 0,
+}

@@ -96,6 +96,34 @@ def test_pack_left_pads_and_sample_round_trips():
         pack([a], padding_side="middle")
 
 
+def test_sample_of_a_padded_batch_is_a_view_and_a_gap_is_gathered():
+    a, b = build_sequence(grids=1, seed=1), build_sequence(grids=2, seed=2)
+    for side in ("left", "right"):
+        batch = pack([a, b], padding_side=side)
+        alone = batch.sample(0)
+        assert torch.equal(alone.embeds, a.embeds)
+        assert alone.embeds.untyped_storage().data_ptr() == batch.embeds.untyped_storage().data_ptr()  # no copy
+        assert torch.equal(alone.positions, a.positions) and torch.equal(alone.modality, a.modality)
+    batch = pack([a, b])
+    batch.attention_mask[0, -2] = False  # a hole inside the real tokens: gathered, not a view
+    holed = batch.sample(0)
+    assert holed.length == a.length - 1
+    assert holed.embeds.untyped_storage().data_ptr() != batch.embeds.untyped_storage().data_ptr()
+    assert torch.equal(holed.embeds[0, -1], a.embeds[0, -1])
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_nothing_removed_returns_the_batch_itself_when_padded_as_asked(side):
+    a, b = build_sequence(grids=1, seed=1), build_sequence(grids=2, seed=2)
+    batch = pack([a, b], padding_side=side)
+    assert build_compressor("full")(batch, padding_side=side).sequence is batch
+    other = "right" if side == "left" else "left"
+    repacked = build_compressor("full")(batch, padding_side=other).sequence
+    assert repacked is not batch and torch.equal(repacked.embeds, pack([a, b], padding_side=other).embeds)
+    with pytest.raises(ValueError, match="padding_side"):
+        build_compressor("full")(batch, padding_side="middle")
+
+
 def test_allocate_random_cases_are_exact_capped_and_within_one_of_proportional():
     g = torch.Generator().manual_seed(0)
     for _ in range(200):
