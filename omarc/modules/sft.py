@@ -2,7 +2,7 @@
 
 Clips are rendered in memory by the generator (no mp4 round trip), laid out by the real
 :class:`InputBuilder` in a benchmark's prompt wording, and the loss is the cross-entropy of the
-assistant's answer, the option letter then end-of-turn, given the full (uncompressed) tokens:
+assistant's answer (the option's text, or its letter) then end-of-turn, given the full (uncompressed) tokens:
 ``-mean_t log p(y_t | prompt, y_<t)``, computed by :meth:`QwenOmniBackbone.completion_logprobs`,
 i.e. at the same positions greedy decoding uses.
 """
