@@ -224,7 +224,7 @@ def markdown(p: dict) -> str:
     """The results table: accuracy in %, mean over seeds (min–max across seeds), then per direction
     when the task asks more than one."""
     rows, dirs = p["rows"], p["by_direction"]
-    directions = list(next(iter(dirs.values()))) if len(DEFAULT_TASK.directions) > 1 else []
+    directions = list(DEFAULT_TASK.directions) if len(DEFAULT_TASK.directions) > 1 else []
     lines = [
         "# Results of the embedded default model",
         "",

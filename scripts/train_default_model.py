@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument("--val-every", type=int, default=100)
     parser.add_argument("--target", type=float, default=0.97)
     parser.add_argument("--log-dir", type=Path, default=Path("runs/default_model"))
-    parser.add_argument("--eval-videos", type=int, default=8, help="held-out mp4 clips (2 questions each) for the final check")
+    parser.add_argument("--eval-videos", type=int, default=8, help="held-out mp4 clips per benchmark format for the final check")
     args = parser.parse_args()
 
     # On a small shared CPU one thread per process avoids OpenMP spin-waiting: ~8x faster steps than two.
@@ -119,6 +119,7 @@ def main() -> None:
         train = GeneratedQADataset(builder, args.max_steps * args.batch_size, seed=seed, task=stage.task, cache=False,
                                    encoder=backbone, open_share=stage.open_share, answer_format=args.answer_format)
         val = GeneratedQADataset(builder, args.val_size, seed=VAL_SEED + seed, task=stage.task, prompt_style="official",
+                                 # held out as trained: without options in a by-name stage, official prompts otherwise
                                  encoder=backbone, open_share=float(stage.open_share == 1.0),
                                  answer_format=args.answer_format)
         val.build_all()

@@ -6,9 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from omarc.strategies.budget import retained
-from omarc.strategies.plan import (
-    CompressionReport, SamplePlan, apply_plan, apply_plans, identity_plan, modality_counts,
-)
+from omarc.strategies.plan import CompressionReport, SamplePlan, apply_plans, identity_plan, modality_counts
 from omarc.strategies.sequence import Modality, TokenSequence, check_padding_side
 
 
@@ -61,7 +59,6 @@ class Compressor(ABC):
 
     def __call__(self, seq: TokenSequence, padding_side: str = "left") -> CompressionOutput:
         check_padding_side(padding_side)
-        outputs, reports = [], []
         samples = [seq.sample(b) for b in range(seq.batch_size)]
         plans, reports = [], []
         for sample in samples:
@@ -78,11 +75,8 @@ class Compressor(ABC):
             plans.append(plan)
             reports.append(report)
         edge = -1 if padding_side == "left" else 0
-        unchanged = all(p.merges == 0 and p.self_weight is None and bool(p.keep.all()) for p in plans)
-        if unchanged and bool(seq.attention_mask[:, edge].all()):
+        if all(p.is_identity for p in plans) and bool(seq.attention_mask[:, edge].all()):
             return CompressionOutput(seq, reports)  # nothing removed and already padded that way: no copy
-        if seq.batch_size == 1:
-            return CompressionOutput(apply_plan(samples[0], plans[0]), reports)
         return CompressionOutput(apply_plans(seq, samples, plans, padding_side), reports)
 
     def __repr__(self) -> str:

@@ -47,6 +47,11 @@ class SamplePlan:
     report: CompressionReport | None = None
 
     @property
+    def is_identity(self) -> bool:
+        """Keeps every slot and merges nothing."""
+        return self.merges == 0 and self.self_weight is None and bool(self.keep.all())
+
+    @property
     def merges(self) -> int:
         return 0 if self.merge_src is None else int(self.merge_src.numel())
 
@@ -81,9 +86,7 @@ def _merged_rows(values: Tensor, plan: SamplePlan) -> tuple[Tensor, Tensor] | No
 
 def apply_plan(seq: TokenSequence, plan: SamplePlan) -> TokenSequence:
     """Compress one unpadded sample (B = 1): keep the marked slots in their order, then write merges."""
-    if plan.merges == 0 and plan.self_weight is None and bool(plan.keep.all()):
-        return seq
-    return apply_plans(seq, [seq], [plan])
+    return seq if plan.is_identity else apply_plans(seq, [seq], [plan])
 
 
 def apply_plans(batch: TokenSequence, samples: list[TokenSequence], plans: list[SamplePlan],
@@ -94,7 +97,7 @@ def apply_plans(batch: TokenSequence, samples: list[TokenSequence], plans: list[
     The kept rows are gathered from ``batch`` straight into the padded output: one copy per field.
     """
     columns = [batch.attention_mask[b].nonzero().squeeze(1)[plan.keep] for b, plan in enumerate(plans)]
-    out = gather_padded(columns, batch, padding_side, rows=list(range(len(plans))))
+    out = gather_padded(columns, batch, padding_side)
     for b, (sample, plan) in enumerate(zip(samples, plans)):
         start = out.length - len(columns[b]) if padding_side == "left" else 0
         out_index = start + torch.cumsum(plan.keep.long(), 0) - 1

@@ -159,10 +159,9 @@ def pack(samples: list[TokenSequence], padding_side: str = "left") -> TokenSeque
     )
 
 
-def gather_padded(columns: list[Tensor], source: TokenSequence, padding_side: str = "left",
-                  rows: list[int] | None = None) -> TokenSequence:
-    """One padded batch whose row b holds ``source``'s tokens ``columns[b]`` in that order, read from
-    source row ``rows[b]`` (default 0): one gather per field, then the padding slots are filled.
+def gather_padded(columns: list[Tensor], source: TokenSequence, padding_side: str = "left") -> TokenSequence:
+    """One padded batch whose row b holds tokens ``columns[b]`` of ``source``'s row b, in that order:
+    one gather per field, then the padding slots are filled.
 
     Padding slots get zero embeddings, OTHER modality, frame -1 and position 1 (any valid id).
     """
@@ -175,8 +174,7 @@ def gather_padded(columns: list[Tensor], source: TokenSequence, padding_side: st
     real = (slot >= offset) & (slot < offset + lengths[:, None])
     cols = torch.zeros(B, L, dtype=torch.long, device=device)
     cols[real] = torch.cat(columns).to(device)
-    src_rows = torch.tensor(rows if rows is not None else [0] * B, device=device)[:, None].expand(B, L)
-    out = source.index(src_rows, cols)
+    out = source.index(torch.arange(B, device=device)[:, None].expand(B, L), cols)
     pad = ~real
     for name, fill in PAD_FILL.items():
         value = getattr(out, name)
