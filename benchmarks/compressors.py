@@ -18,6 +18,7 @@ import statistics
 import time
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from omarc.strategies import STRATEGIES, Modality, TokenSequence, build_compressor, pack
 
@@ -85,6 +86,35 @@ def median_ms(fn, repeats: int, sync) -> tuple[float, float]:
     return statistics.median(times), max(times) - min(times)
 
 
+class OpCounter(TorchDispatchMode):
+    """Counts the tensor operations a call dispatches and those that read a tensor's value back to the host.
+
+    On an accelerator every operation is a kernel launch (a few µs each) and every read waits for
+    the device, so these two numbers bound the compressor's fixed cost there, whatever the input size.
+    """
+
+    READS = ("aten._local_scalar_dense", "aten.nonzero", "aten._unique2", "aten.masked_select")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops = self.reads = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops += 1
+        name = str(func)
+        bool_index = name.startswith(("aten.index.", "aten.index_put")) and any(
+            isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in (args[1] if len(args) > 1 and isinstance(args[1], (list, tuple)) else []))
+        self.reads += name.startswith(self.READS) or bool_index
+        return func(*args, **(kwargs or {}))
+
+
+def dispatch_counts(fn) -> tuple[int, int]:
+    """(tensor operations, host reads) of one call of ``fn``."""
+    with OpCounter() as counter:
+        fn()
+    return counter.ops, counter.reads
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ratio", type=float, default=0.7)
@@ -98,8 +128,8 @@ def main() -> None:
     counts = {m.name.lower(): int(one.count(m)[0]) for m in Modality}
     print(f"sample: {one.length} tokens {counts}, D={args.dim}, ratio {args.ratio}, device {args.device}, "
           f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
-    print("| strategy | plan only, batch 1 | batch 1 ms/sample | batch 4 ms/sample | tokens out (video, audio) |")
-    print("|---|---|---|---|---|")
+    print("| strategy | plan only, batch 1 | batch 1 ms/sample | batch 4 ms/sample | ops / host reads per sample | tokens out (video, audio) |")
+    print("|---|---|---|---|---|---|")
     rows = [(name, {}) for name in sorted(STRATEGIES)] + [("omnizip", {"saliency": False})]
     for name, opts in rows:
         compressor = build_compressor(name, ratio=args.ratio)
@@ -109,14 +139,15 @@ def main() -> None:
             label = "omnizip (no saliency: proxy)"
             singles, b4 = [s.replace(audio_saliency=None) for s in samples], four.replace(audio_saliency=None)
         b1 = singles[0]
-        budgets = compressor.budgets(b1)
+        budgets = compressor.budgets(int(b1.count(Modality.VIDEO)[0]), int(b1.count(Modality.AUDIO)[0]))
         mp, sp = median_ms(lambda: compressor.plan_sample(b1, *budgets), args.repeats, sync)
         # Batch 1 is averaged over the same 4 samples the batch of 4 holds: per-sample costs vary with content.
         m1, s1 = (statistics.fmean(x) for x in zip(*(median_ms(lambda s=s: compressor(s), args.repeats, sync) for s in singles)))
         m4, s4 = median_ms(lambda: compressor(b4), args.repeats, sync)
+        ops, reads = dispatch_counts(lambda: compressor(b1))
         out = compressor(b1).sequence
         kept = (int(out.count(Modality.VIDEO)[0]), int(out.count(Modality.AUDIO)[0]))
-        print(f"| {label} | {mp:.1f} ± {sp / 2:.1f} | {m1:.1f} ± {s1 / 2:.1f} | {m4 / 4:.1f} ± {s4 / 8:.1f} | {kept} |")
+        print(f"| {label} | {mp:.1f} ± {sp / 2:.1f} | {m1:.1f} ± {s1 / 2:.1f} | {m4 / 4:.1f} ± {s4 / 8:.1f} | {ops} / {reads} | {kept} |")
 
 
 if __name__ == "__main__":

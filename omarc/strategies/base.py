@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from omarc.strategies.budget import retained
 from omarc.strategies.plan import CompressionReport, SamplePlan, apply_plans, identity_plan, modality_counts
-from omarc.strategies.sequence import Modality, TokenSequence, check_padding_side
+from omarc.strategies.sequence import TokenSequence, check_padding_side
 
 
 def check_ratio(value: float | None, flag: str) -> None:
@@ -48,9 +48,8 @@ class Compressor(ABC):
         self.audio_ratio = float(ratio if audio_ratio is None else audio_ratio)
         self.video_ratio = float(ratio if video_ratio is None else video_ratio)
 
-    def budgets(self, seq: TokenSequence) -> tuple[int, int]:
-        """(video, audio) tokens to keep for one sample (B = 1)."""
-        n_video, n_audio = int(seq.count(Modality.VIDEO)[0]), int(seq.count(Modality.AUDIO)[0])
+    def budgets(self, n_video: int, n_audio: int) -> tuple[int, int]:
+        """(video, audio) tokens to keep of a sample's ``n_video`` video and ``n_audio`` audio tokens."""
         return retained(n_video, self.video_ratio), retained(n_audio, self.audio_ratio)
 
     @abstractmethod
@@ -62,15 +61,16 @@ class Compressor(ABC):
         samples = [seq.sample(b) for b in range(seq.batch_size)]
         plans, reports = [], []
         for sample in samples:
-            n_video, n_audio = int(sample.count(Modality.VIDEO)[0]), int(sample.count(Modality.AUDIO)[0])
-            video_budget, audio_budget = self.budgets(sample)
+            counts = modality_counts(sample)
+            n_video, n_audio = counts["video"], counts["audio"]
+            video_budget, audio_budget = self.budgets(n_video, n_audio)
             if video_budget == n_video and audio_budget == n_audio:
                 plan = identity_plan(sample)
             else:
                 plan = self.plan_sample(sample, video_budget, audio_budget)
             report = plan.report or CompressionReport(tokens_in={}, tokens_out={})
-            report.tokens_in = modality_counts(sample)
-            report.tokens_out = modality_counts(sample, plan.keep)
+            report.tokens_in = counts
+            report.tokens_out = counts if plan.is_identity else modality_counts(sample, plan.keep)
             report.keep = plan.keep
             plans.append(plan)
             reports.append(report)

@@ -37,15 +37,15 @@ def allocate(total: int, weights: Tensor, caps: Tensor) -> Tensor:
         if float(w.sum()) <= 0:
             w = (room > 0).double()
         share = remaining * w / w.sum()
-        if bool((share > room).any()):
-            # Fill the entries whose share overflows, then share what is left among the others.
-            add = torch.where(share > room, room, torch.zeros_like(room))
-        else:
-            # Floors, then one unit each to the largest remainders of this same share.
+        if not bool((share > room).any()):
+            # Floors, then one unit each to the largest remainders of this same share: the rest is placed.
             add = share.floor().long()
             remainder = torch.where(room > add, share - share.floor(), torch.full_like(share, -1.0))
             order = torch.sort(remainder, descending=True, stable=True).indices
             add[order[: remaining - int(add.sum())]] += 1
+            return alloc + add
+        # Fill the entries whose share overflows, then share what is left among the others.
+        add = torch.where(share > room, room, torch.zeros_like(room))
         alloc += add
         remaining -= int(add.sum())
     return alloc

@@ -44,14 +44,14 @@ def video_grids(seq: TokenSequence) -> Grids:
     """Group the video tokens of one unpadded sample (B = 1) by ``frame``, raster order kept."""
     video = ((seq.modality[0] == int(Modality.VIDEO)) & seq.attention_mask[0]).nonzero().squeeze(1)
     frames = seq.frame[0, video]
-    if video.numel() and bool((frames < 0).any()):
-        raise ValueError("video tokens must carry a frame index >= 0 (TokenSequence.frame)")
     ids, grid = torch.unique(frames, return_inverse=True)
     size = torch.bincount(grid, minlength=ids.numel())
     order = torch.sort(grid, stable=True).indices
     starts = size.cumsum(0) - size
     slot = torch.arange(video.numel(), device=video.device) - starts[grid[order]]
-    P = int(size.max()) if video.numel() else 0
+    P, negative = torch.stack([size.max(), (frames < 0).any()]).tolist() if video.numel() else (0, False)
+    if negative:
+        raise ValueError("video tokens must carry a frame index >= 0 (TokenSequence.frame)")
     index = torch.zeros(ids.numel(), P, dtype=torch.long, device=video.device)
     mask = torch.zeros(ids.numel(), P, dtype=torch.bool, device=video.device)
     index[grid[order], slot] = video[order]

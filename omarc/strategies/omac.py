@@ -94,7 +94,7 @@ def select_frames(scores: Tensor, k: int, coverage: float) -> Tensor:
 def guidance_weights(signal: Tensor, strength: float) -> Tensor:
     """Light guidance: w_t = (1 − γ) + γ · signal_t / max(signal), signal >= 0. [T] -> [T] in [1 − γ, 1]."""
     peak = signal.max() if signal.numel() else signal.new_zeros(())
-    scaled = signal / peak if float(peak) > 0 else torch.zeros_like(signal)
+    scaled = torch.where(peak > 0, signal / peak, torch.zeros_like(signal))
     return (1.0 - strength) + strength * scaled.double()
 
 
@@ -114,7 +114,7 @@ def anchor_merges(audio: Tensor, anchor: Tensor) -> tuple[Tensor, Tensor, Tensor
     """
     n = audio.shape[0]
     empty = torch.zeros(0, dtype=torch.long, device=audio.device)
-    if not bool(anchor.any()) or bool(anchor.all()):
+    if int(anchor.sum()) in (0, n):
         return empty, empty, audio.new_zeros(0, dtype=torch.float32)
     pos = torch.arange(n, device=audio.device)
     prev = torch.cummax(torch.where(anchor, pos, torch.full_like(pos, -1)), 0).values
@@ -129,15 +129,16 @@ def anchor_merges(audio: Tensor, anchor: Tensor) -> tuple[Tensor, Tensor, Tensor
     take_next = cos_next > cos_prev
     dst = torch.where(take_next, nxt, prev)
     weight = torch.maximum(cos_prev, cos_next).clamp_min(0.0)
-    use = weight > 0
+    use = (weight > 0).nonzero().squeeze(1)
     return src[use], dst[use], weight[use]
 
 
 def query_embedding(seq: TokenSequence) -> tuple[Tensor | None, str | None]:
     """q: mean embedding of the query tokens, else of all text tokens, else None (with a note)."""
     embeds = seq.embeds[0]
-    if bool(seq.query_mask[0].any()):
-        return embeds[seq.query_mask[0]].float().mean(0), None
+    query = seq.query_mask[0].nonzero().squeeze(1)
+    if query.numel():
+        return embeds[query].float().mean(0), None
     text = seq.modality[0] == int(Modality.TEXT)
     if bool(text.any()):
         return embeds[text].float().mean(0), "no query tokens: q is the mean of all text tokens"
@@ -265,9 +266,9 @@ class OMAC(Compressor):
         """K: round(B_v / (frame_token_share · P̄)), raised to fit the budget, at most min(T, B_v)."""
         if video_budget == 0:
             return 0
-        mean_size = float(grids.size.double().mean())
-        k = int(math.floor(video_budget / (self.frame_token_share * mean_size) + 0.5))
-        k = max(k, math.ceil(video_budget / int(grids.size.min())))
+        sizes = grids.size.tolist()
+        k = int(math.floor(video_budget / (self.frame_token_share * sum(sizes) / len(sizes)) + 0.5))
+        k = max(k, math.ceil(video_budget / min(sizes)))
         return min(k, grids.count, video_budget)
 
     def compress_video(self, seq: TokenSequence, grids: Grids, video_budget: int, query: Tensor | None) -> VisualMemory:
@@ -280,7 +281,7 @@ class OMAC(Compressor):
         scores = frame_scores(means, query)
         alpha = token_contrast(frames, grids.mask, means)
         k = self.frames_to_keep(grids, video_budget)
-        chosen = select_frames(scores, k, self.coverage)
+        chosen = select_frames(scores, k, self.coverage).nonzero().squeeze(1)
         tokens = torch.zeros(grids.count, dtype=torch.long, device=device)
         if k:
             extra = allocate(video_budget - k, alpha[chosen].sum(1).double(), grids.size[chosen] - 1)
@@ -292,15 +293,15 @@ class OMAC(Compressor):
         slot = (rank == explicit_count[:, None]) & has_memory[:, None] & grids.mask
         weights = memory_weights(minmax(alpha, grids.mask), explicit)
         memory_slot = torch.where(slot, grids.index, torch.zeros_like(grids.index)).sum(1)  # [T]
-        pooled = explicit & has_memory[:, None]
-        keep = torch.zeros(L, dtype=torch.bool, device=device)
-        keep[grids.index[explicit | slot]] = True
+        grid, column = (explicit & has_memory[:, None]).nonzero().unbind(1)
+        kept = torch.zeros(L, dtype=torch.long, device=device)
+        kept.scatter_add_(0, grids.index.flatten(), (explicit | slot).flatten().long())  # padding adds 0 at slot 0
         return VisualMemory(
-            keep=keep,
+            keep=kept > 0,
             memory_slots=memory_slot[has_memory],
-            merge_src=grids.index[pooled],
-            merge_dst=memory_slot[:, None].expand_as(grids.index)[pooled],
-            merge_weight=weights[pooled],
+            merge_src=grids.index[grid, column],
+            merge_dst=memory_slot[grid],
+            merge_weight=weights[grid, column],
             tokens_per_grid=tokens,
             scores=scores,
         )

@@ -148,11 +148,10 @@ class OmniZip(Compressor):
         self.base_drop, self.audio_slope, self.min_drop, self.max_drop = base_drop, audio_slope, min_drop, max_drop
         self.audio_drop_offset, self.audio_context = audio_drop_offset, audio_context
 
-    def budgets(self, seq: TokenSequence) -> tuple[int, int]:
+    def budgets(self, n_video: int, n_audio: int) -> tuple[int, int]:
         """(video, audio) budgets; with ``ratio`` alone the total is exact and split by ``audio_drop_offset``."""
         if not self.split_total:
-            return super().budgets(seq)
-        n_video, n_audio = int(seq.count(Modality.VIDEO)[0]), int(seq.count(Modality.AUDIO)[0])
+            return super().budgets(n_video, n_audio)
         total = retained(n_video + n_audio, self.ratio)
         if n_video + n_audio == 0:
             return 0, 0
@@ -225,7 +224,7 @@ class OmniZip(Compressor):
             score = self.video_match(frames, grids.mask, a[others], segment[others])
         else:
             score = a.new_zeros(others.numel(), dtype=torch.float32)
-        chosen = rank_in_group(score, owner) < self.group_size
+        chosen = (rank_in_group(score, owner) < self.group_size).nonzero().squeeze(1)
         weight = group_softmax(score[chosen], owner[chosen], n_anchor)
         return kept, audio[others[chosen]], audio[anchors[owner[chosen]]], weight
 

@@ -114,6 +114,7 @@ def identity_plan(seq: TokenSequence) -> SamplePlan:
 
 
 def modality_counts(seq: TokenSequence, keep: Tensor | None = None) -> dict[str, int]:
-    """Tokens per modality of a B = 1 sequence, or of its slots ``keep`` [L] marks."""
+    """Tokens per modality of a B = 1 sequence, or of its slots ``keep`` [L] marks (one read to the host)."""
     real = seq.attention_mask[0] if keep is None else seq.attention_mask[0] & keep
-    return {m.name.lower(): int(((seq.modality[0] == int(m)) & real).sum()) for m in Modality}
+    counts = torch.bincount(torch.where(real, seq.modality[0], len(Modality)), minlength=len(Modality) + 1)
+    return dict(zip((m.name.lower() for m in Modality), counts[: len(Modality)].tolist()))

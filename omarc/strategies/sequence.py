@@ -166,15 +166,19 @@ def gather_padded(columns: list[Tensor], source: TokenSequence, padding_side: st
     Padding slots get zero embeddings, OTHER modality, frame -1 and position 1 (any valid id).
     """
     check_padding_side(padding_side)
-    B, L = len(columns), max(int(c.numel()) for c in columns)
     device = source.embeds.device
-    lengths = torch.tensor([int(c.numel()) for c in columns], device=device)
+    B, sizes = len(columns), [int(c.numel()) for c in columns]
+    L = max(sizes)
+    rows = torch.arange(B, device=device)[:, None].expand(B, L)
+    if min(sizes) == L:  # every row full: nothing to pad
+        return source.index(rows, torch.stack(columns).to(device))
+    lengths = torch.tensor(sizes, device=device)
     slot = torch.arange(L, device=device)[None].expand(B, L)
     offset = (L - lengths)[:, None] if padding_side == "left" else torch.zeros_like(lengths)[:, None]
     real = (slot >= offset) & (slot < offset + lengths[:, None])
     cols = torch.zeros(B, L, dtype=torch.long, device=device)
     cols[real] = torch.cat(columns).to(device)
-    out = source.index(torch.arange(B, device=device)[:, None].expand(B, L), cols)
+    out = source.index(rows, cols)
     pad = ~real
     for name, fill in PAD_FILL.items():
         value = getattr(out, name)

@@ -38,21 +38,39 @@ def max_cosine(x: Tensor, y: Tensor, chunk_elements: int = CHUNK_ELEMENTS) -> tu
     return torch.cat(values), torch.cat(indices)
 
 
+def window_sums(x: Tensor, context: int) -> Tensor:
+    """Sum of the rows within ±``context`` of each row, itself included (clipped at the ends). [N, D] -> [N, D].
+
+    Built from sums over 1, 2, 4, … consecutive rows, each the sum of two shifted halves of the
+    last: about 2·log2(2·context + 1) whole-array additions of contiguous rows. A running sum down
+    the rows takes fewer operations but runs about four times slower on the CPU (1,600 × 2,048).
+    """
+    n, width = x.shape[0], 2 * context + 1
+    level = F.pad(x, (0, 0, context, context))  # level[j] = Σ x[j − context : j − context + span]
+    out, offset, span = None, 0, 1
+    while True:
+        if width & span:
+            piece = level[offset : offset + n]
+            out = piece if out is None else out + piece
+            offset += span
+        if width < 2 * span:
+            return out
+        level = level[:-span] + level[span:]
+        span *= 2
+
+
 def local_distinctiveness(x: Tensor, context: int) -> Tensor:
     """ℓ_i = 1 − cos(x_i, mean of its neighbours within ±``context`` rows, itself excluded).
 
     A token that departs from its local temporal context (an onset, a new word, a sound event)
     scores high; steady background scores low. x [N, D] in stream order -> [N] in [0, 2].
-    Window sums come from one running sum over rows; the cosine ignores the mean's 1/count.
+    The cosine ignores the mean's 1/count, so the neighbours' sum serves.
     """
     n = x.shape[0]
     if n < 2:
         return x.new_zeros(n, dtype=torch.float32)
     xf = x.float()
-    running = torch.cat([xf.new_zeros(1, xf.shape[1]), xf.cumsum(0)])  # [N + 1, D]
-    i = torch.arange(n, device=x.device)
-    hi, lo = (i + context + 1).clamp(max=n), (i - context).clamp(min=0)
-    neighbours = running[hi] - running[lo] - xf
+    neighbours = window_sums(xf, context) - xf
     dots = torch.linalg.vecdot(xf, neighbours)
     norms = torch.linalg.vector_norm(xf, dim=-1) * torch.linalg.vector_norm(neighbours, dim=-1)
     return 1.0 - dots / norms.clamp_min(1e-8)
@@ -63,14 +81,12 @@ def rank_in_group(scores: Tensor, groups: Tensor) -> Tensor:
 
     scores, groups [N] -> [N] long, 0 for the best of each group.
     """
-    n = scores.numel()
     order = torch.sort(scores, descending=True, stable=True).indices
     order = order[torch.sort(groups[order], stable=True).indices]
     sorted_groups = groups[order]
-    counts = torch.bincount(sorted_groups, minlength=int(groups.max()) + 1 if n else 0)
-    starts = counts.cumsum(0) - counts
+    first = torch.searchsorted(sorted_groups, sorted_groups)  # where each entry's group starts in that order
     rank = torch.empty_like(order)
-    rank[order] = torch.arange(n, device=scores.device) - starts[sorted_groups]
+    rank[order] = torch.arange(scores.numel(), device=scores.device) - first
     return rank
 
 

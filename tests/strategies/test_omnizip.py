@@ -63,10 +63,11 @@ def test_temporal_change_compares_the_same_patch_of_the_previous_grid():
 def test_ratio_alone_splits_the_total_like_omnizip():
     seq = build_sequence(grids=10, hw=(4, 5), audio_rate=5.0, dim=4)  # 200 video, 100 audio tokens
     compressor = build_compressor("omnizip", ratio=0.7)
+    assert (len(where(seq, Modality.VIDEO)), len(where(seq, Modality.AUDIO))) == (200, 100)
     # total 90; ρ_v = (100·1.3 + 200 − 90) / 300 = 0.8, ρ_a = ρ_v − 0.3 = 0.5
-    assert compressor.budgets(seq) == (40, 50)
-    assert build_compressor("omnizip", ratio=0.7, audio_ratio=0.7).budgets(seq) == (60, 30)
-    assert build_compressor("omnizip", ratio=0.7, audio_drop_offset=0.0).budgets(seq) == (60, 30)
+    assert compressor.budgets(200, 100) == (40, 50)
+    assert build_compressor("omnizip", ratio=0.7, audio_ratio=0.7).budgets(200, 100) == (60, 30)
+    assert build_compressor("omnizip", ratio=0.7, audio_drop_offset=0.0).budgets(200, 100) == (60, 30)
 
 
 def test_audio_keeps_salient_tokens_plus_uniform_anchors_and_merges_top_g():
@@ -74,7 +75,7 @@ def test_audio_keeps_salient_tokens_plus_uniform_anchors_and_merges_top_g():
     audio = where(seq, Modality.AUDIO)
     n = len(audio)  # 200
     compressor = build_compressor("omnizip", audio_ratio=0.6, video_ratio=0.5, group_size=3)
-    plan = compressor.plan_sample(seq, *compressor.budgets(seq))
+    plan = compressor.plan_sample(seq, *compressor.budgets(len(where(seq, Modality.VIDEO)), n))
     budget = retained(n, 0.6)
     kept = plan.keep[audio]
     assert int(kept.sum()) == budget

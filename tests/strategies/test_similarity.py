@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from omarc.strategies.similarity import group_softmax, local_distinctiveness, max_cosine, minmax, rank_in_group, row_ranks, top_per_group
+from omarc.strategies.similarity import (
+    group_softmax, local_distinctiveness, max_cosine, minmax, rank_in_group, row_ranks, top_per_group, window_sums,
+)
 
 
 def test_max_cosine_in_chunks_equals_the_full_matrix():
@@ -33,6 +36,14 @@ def test_minmax_rows_and_constant_rows():
     x = torch.tensor([[1.0, 3.0, 2.0], [4.0, 4.0, 9.0]])
     mask = torch.tensor([[True, True, True], [True, True, False]])
     assert minmax(x, mask).tolist() == [[0.0, 1.0, 0.5], [0.0, 0.0, 0.0]]
+
+
+@pytest.mark.parametrize("context", [1, 2, 3, 6, 7, 20])
+def test_window_sums_clip_at_the_ends(context):
+    x = torch.tensor([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0])[:, None].expand(7, 2)  # binary: each sum shows its rows
+    sums = window_sums(x, context)
+    expected = [sum(2.0**j for j in range(max(0, i - context), min(7, i + context + 1))) for i in range(7)]
+    assert sums[:, 0].tolist() == expected and sums[:, 1].tolist() == expected
 
 
 def test_local_distinctiveness_flags_the_odd_token():
