@@ -5,9 +5,13 @@ The sample is what Qwen2.5-Omni builds from 64 frames at up to 128×28×28 pixel
 with 25 audio tokens per second (1,600 audio tokens), D = 2048, float32, plus ~100 text tokens
 of which 40 form the query. Prints the median milliseconds per sample (± half the spread): the strategy's own decision
 (``plan_sample``) alone, then the whole call (which adds the shared apply and re-pad): batch 1
-(mean over 4 samples) and those 4 samples as one padded batch.
+(mean over 4 samples) and those 4 samples as one padded batch; then the tensor operations and host
+reads of one call, which set the fixed cost on an accelerator.
 
     python benchmarks/compressors.py [--ratio 0.7] [--repeats 7] [--device cpu] [--dim 2048]
+
+On the CPU, prefix ``MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736`` so that
+glibc reuses freed memory: otherwise page faults dominate the times and vary (docs/compressors.md).
 """
 
 from __future__ import annotations
