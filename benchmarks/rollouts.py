@@ -25,12 +25,16 @@ from omarc.strategies import build_compressor
 
 
 def rollout_seconds(backbone, seq, G: int, new_tokens: int, shared: bool) -> float:
+    if seq.embeds.is_cuda:
+        torch.cuda.synchronize()
     start = time.perf_counter()
     kwargs = dict(max_new_tokens=new_tokens, do_sample=True, ignore_eos=True)
     if shared:
         backbone.generate(seq, num_return_sequences=G, **kwargs)
     else:
         backbone.generate(repeat_rows(seq, G), num_return_sequences=1, **kwargs)
+    if seq.embeds.is_cuda:
+        torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
