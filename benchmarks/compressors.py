@@ -22,8 +22,8 @@ import statistics
 import time
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
+from omarc.bench.ops import dispatch_counts
 from omarc.strategies import STRATEGIES, Modality, TokenSequence, build_compressor, pack
 
 #: Qwen2.5-Omni rope units per second of media.
@@ -88,35 +88,6 @@ def median_ms(fn, repeats: int, sync) -> tuple[float, float]:
         sync()
         times.append(1e3 * (time.perf_counter() - start))
     return statistics.median(times), max(times) - min(times)
-
-
-class OpCounter(TorchDispatchMode):
-    """Counts the tensor operations a call dispatches and those that read a tensor's value back to the host.
-
-    On an accelerator every operation is a kernel launch (a few µs each) and every read waits for
-    the device, so these two numbers bound the compressor's fixed cost there, whatever the input size.
-    """
-
-    READS = ("aten._local_scalar_dense", "aten.nonzero", "aten._unique2", "aten.masked_select")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ops = self.reads = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops += 1
-        name = str(func)
-        bool_index = name.startswith(("aten.index.", "aten.index_put")) and any(
-            isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in (args[1] if len(args) > 1 and isinstance(args[1], (list, tuple)) else []))
-        self.reads += name.startswith(self.READS) or bool_index
-        return func(*args, **(kwargs or {}))
-
-
-def dispatch_counts(fn) -> tuple[int, int]:
-    """(tensor operations, host reads) of one call of ``fn``."""
-    with OpCounter() as counter:
-        fn()
-    return counter.ops, counter.reads
 
 
 def main() -> None:
