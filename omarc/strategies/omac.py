@@ -27,7 +27,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from omarc.strategies.base import Compressor
@@ -49,7 +48,9 @@ def frame_scores(means: Tensor, query: Tensor | None) -> Tensor:
     """Eq. 2: s_t = cos(v̄_t, q). means [T, D], q [D] -> [T]; all 0 without a query (coverage alone then)."""
     if query is None:
         return means.new_zeros(means.shape[0])
-    return F.cosine_similarity(means, query.float()[None], dim=-1)
+    q = query.float()
+    norms = torch.linalg.vector_norm(means, dim=-1) * torch.linalg.vector_norm(q)
+    return (means @ q) / norms.clamp_min(1e-8)
 
 
 def token_contrast(frames: Tensor, mask: Tensor, means: Tensor) -> Tensor:
