@@ -6,7 +6,7 @@ with 25 audio tokens per second (1,600 audio tokens), D = 2048, float32, plus ~1
 of which 40 form the query. Prints the median milliseconds per sample (± half the spread): the strategy's own decision
 (``plan_sample``) alone, then the whole call (which adds the shared apply and re-pad): batch 1
 (mean over 4 samples) and those 4 samples as one padded batch; then the tensor operations and host
-reads of one call, which set the fixed cost on an accelerator.
+reads of one call, which set the fixed cost on an accelerator, and its minor page faults.
 
     python benchmarks/compressors.py [--ratio 0.7] [--repeats 7] [--device cpu] [--dim 2048]
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import time
 
@@ -90,6 +91,13 @@ def median_ms(fn, repeats: int, sync) -> tuple[float, float]:
     return statistics.median(times), max(times) - min(times)
 
 
+def minor_faults(fn) -> int:
+    """Minor page faults of one call of ``fn``: first touches of memory the allocator freshly mapped."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    fn()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ratio", type=float, default=0.7)
@@ -103,8 +111,9 @@ def main() -> None:
     counts = {m.name.lower(): int(one.count(m)[0]) for m in Modality}
     print(f"sample: {one.length} tokens {counts}, D={args.dim}, ratio {args.ratio}, device {args.device}, "
           f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
-    print("| strategy | plan only, batch 1 | batch 1 ms/sample | batch 4 ms/sample | ops / host reads per sample | tokens out (video, audio) |")
-    print("|---|---|---|---|---|---|")
+    print("| strategy | plan only, batch 1 | batch 1 ms/sample | batch 4 ms/sample | ops / host reads per sample "
+          "| page faults per sample | tokens out (video, audio) |")
+    print("|---|---|---|---|---|---|---|")
     rows = [(name, {}) for name in sorted(STRATEGIES)] + [("omnizip", {"saliency": False})]
     for name, opts in rows:
         compressor = build_compressor(name, ratio=args.ratio)
@@ -120,9 +129,10 @@ def main() -> None:
         m1, s1 = (statistics.fmean(x) for x in zip(*(median_ms(lambda s=s: compressor(s), args.repeats, sync) for s in singles)))
         m4, s4 = median_ms(lambda: compressor(b4), args.repeats, sync)
         ops, reads = dispatch_counts(lambda: compressor(b1))
+        faults = minor_faults(lambda: compressor(b1))
         out = compressor(b1).sequence
         kept = (int(out.count(Modality.VIDEO)[0]), int(out.count(Modality.AUDIO)[0]))
-        print(f"| {label} | {mp:.1f} ± {sp / 2:.1f} | {m1:.1f} ± {s1 / 2:.1f} | {m4 / 4:.1f} ± {s4 / 8:.1f} | {ops} / {reads} | {kept} |")
+        print(f"| {label} | {mp:.1f} ± {sp / 2:.1f} | {m1:.1f} ± {s1 / 2:.1f} | {m4 / 4:.1f} ± {s4 / 8:.1f} | {ops} / {reads} | {faults:,} | {kept} |")
 
 
 if __name__ == "__main__":
