@@ -20,7 +20,11 @@ STAGES = ("decode", "processor", "encoders", "compressor", "prefill", "decode_st
 
 @dataclass
 class PassTiming:
-    """Seconds per stage for one pass over a batch, tokens in/out, and peak accelerator memory."""
+    """Seconds per stage for one pass over a batch, tokens in/out, and accelerator memory.
+
+    ``peak_bytes`` is the most allocated during the pass; ``resident_bytes`` what was allocated when
+    it began (the weights), so ``peak_bytes - resident_bytes`` is the pass's own working memory.
+    """
 
     seconds: dict[str, float]
     tokens_in: int
@@ -28,6 +32,7 @@ class PassTiming:
     audio_video_in: int
     audio_video_out: int
     peak_bytes: int | None
+    resident_bytes: int | None
     new_tokens: int
     extra: dict = field(default_factory=dict)
 
@@ -70,8 +75,10 @@ def timed_pass(
     """
     device = backbone.device
     seconds: dict[str, float] = {}
+    resident = None
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+        resident = torch.cuda.memory_allocated(device)
     with _stage("decode", seconds, device):
         media = decode_media(video, fps=fps, max_frames=max_frames, max_pixels=max_pixels)
     with _stage("processor", seconds, device):
@@ -95,5 +102,6 @@ def timed_pass(
         audio_video_in=av_in,
         audio_video_out=av_out,
         peak_bytes=torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
+        resident_bytes=resident,
         new_tokens=int(generation.tokens.shape[1]),
     )

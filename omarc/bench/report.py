@@ -14,6 +14,14 @@ def _ms(stats: dict[str, float]) -> str:
     return f"{stats['median'] * 1e3:.1f} ± {stats['iqr'] * 1e3 / 2:.1f}"
 
 
+def _gib(n_bytes: int | None) -> str:
+    return "n/a" if n_bytes is None else f"{n_bytes / 2**30:.2f}"
+
+
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{share * 100:.1f} %"
+
+
 def markdown_table(rows: list[dict], meta: dict) -> str:
     """Per strategy and ratio: tokens, per-stage ms per sample (median ± half IQR), speedups, memory."""
     head = (
@@ -23,17 +31,17 @@ def markdown_table(rows: list[dict], meta: dict) -> str:
     )
     cols = ["strategy", "ratio", "A+V tokens in→out", "decode ms", "encoders ms", "compressor ms", "prefill ms",
             "decode steps ms", "end-to-end ms", "prefill ×", "FLOP limit ×", "end-to-end ×", "compressor / full prefill",
-            "peak GiB", "memory saved"]
+            "peak GiB", "memory saved", "working GiB", "working memory saved"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         s = r["seconds"]
-        peak = "n/a" if r["peak_bytes"] is None else f"{r['peak_bytes'] / 2**30:.2f}"
-        saved = "n/a" if r["memory_saving"] is None else f"{r['memory_saving'] * 100:.1f} %"
+        peak, working = (_gib(r[k]) for k in ("peak_bytes", "working_bytes"))
+        saved, working_saved = (_percent(r[k]) for k in ("memory_saving", "working_saving"))
         lines.append("| " + " | ".join([
             r["strategy"], f"{r['ratio']:.2f}", f"{r['av_tokens_in']}→{r['av_tokens_out']}", _ms(s["decode"]),
             _ms(s["encoders"]), _ms(s["compressor"]), _ms(s["prefill"]), _ms(s["decode_steps"]), _ms(s["end_to_end"]),
             f"{r['prefill_speedup']:.2f}", f"{r['flop_limit']:.2f}", f"{r['end_to_end_speedup']:.2f}",
-            f"{r['compressor_share'] * 100:.2f} %", peak, saved,
+            f"{r['compressor_share'] * 100:.2f} %", peak, saved, working, working_saved,
         ]) + " |")
     return head + "\n".join(lines) + "\n"
 

@@ -143,10 +143,10 @@ def summarize_cases(timings: dict[tuple[str, float], list[PassTiming]], shape: D
     rows = []
     full = timings[("full", 0.0)]
     full_stats = _stage_stats(full, batch_size)
-    full_peak = _peak(full)
+    full_peak, full_working = _peak(full), _working(full)
     for (strategy, ratio), runs in timings.items():
         stats = _stage_stats(runs, batch_size)
-        peak = _peak(runs)
+        peak, working = _peak(runs), _working(runs)
         rows.append(dict(
             strategy=strategy,
             ratio=ratio,
@@ -161,6 +161,8 @@ def summarize_cases(timings: dict[tuple[str, float], list[PassTiming]], shape: D
             compressor_share=stats["compressor"]["median"] / full_stats["prefill"]["median"],
             peak_bytes=peak,
             memory_saving=None if peak is None or not full_peak else 1.0 - peak / full_peak,
+            working_bytes=working,
+            working_saving=None if working is None or not full_working else 1.0 - working / full_working,
         ))
     return rows
 
@@ -174,3 +176,9 @@ def _stage_stats(runs: list[PassTiming], batch_size: int) -> dict[str, dict[str,
 def _peak(runs: list[PassTiming]) -> int | None:
     peaks = [r.peak_bytes for r in runs if r.peak_bytes is not None]
     return max(peaks) if peaks else None
+
+
+def _working(runs: list[PassTiming]) -> int | None:
+    """Most memory a pass allocated above what was resident when it began (weights excluded)."""
+    above = [r.peak_bytes - r.resident_bytes for r in runs if r.peak_bytes is not None and r.resident_bytes is not None]
+    return max(above) if above else None

@@ -4,7 +4,9 @@ import struct
 import pytest
 
 from omarc.bench.flops import DecoderShape, prefill_flops, prefill_speedup_limit
-from omarc.bench.run import frame_shape, run_bench
+from omarc.bench.pipeline import STAGES, PassTiming
+from omarc.bench.report import markdown_table
+from omarc.bench.run import frame_shape, run_bench, summarize_cases
 from omarc.bench.stats import summarize
 
 
@@ -36,6 +38,26 @@ def test_summarize_median_and_spread():
 @pytest.mark.parametrize("pixels, shape", [(128 * 784, (224, 448)), (64 * 784, (224, 224))])
 def test_frame_shape_fills_budget(pixels, shape):
     assert frame_shape(pixels) == shape
+
+
+def test_memory_saving_counts_the_peak_and_the_memory_above_the_weights():
+    """Weights 8 GiB resident; full peaks at 10 GiB, OMAC at 9: 10 % of the peak saved, 50 % of the working memory."""
+    gib = 2**30
+
+    def timing(peak: int, prefill: float) -> PassTiming:
+        seconds = {s: 1.0 for s in STAGES} | {"prefill": prefill}
+        return PassTiming(seconds=seconds, tokens_in=100, tokens_out=100, audio_video_in=90, audio_video_out=90,
+                          peak_bytes=peak, resident_bytes=8 * gib, new_tokens=2)
+
+    shape = DecoderShape(hidden=4, layers=1, heads=1, kv_heads=1, head_dim=4, mlp_width=8, vocab=10)
+    rows = summarize_cases({("full", 0.0): [timing(10 * gib, 4.0)], ("omac", 0.7): [timing(9 * gib, 1.0)]}, shape, 1)
+    omac = rows[1]
+    assert omac["prefill_speedup"] == 4.0
+    assert omac["memory_saving"] == pytest.approx(0.1) and omac["working_saving"] == pytest.approx(0.5)
+    assert omac["working_bytes"] == gib
+    table = markdown_table(rows, dict(arch="x", layers=1, frames=2, max_pixels=1, batch_size=1, new_tokens=2,
+                                      repeats=1, device_name="gpu", dtype="bf16"))
+    assert "| 9.00 | 10.0 % | 1.00 | 50.0 % |" in table
 
 
 def test_bench_tiny_prints_speedup_and_overhead(tmp_path, capsys):
