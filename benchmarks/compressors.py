@@ -21,11 +21,14 @@ import os
 import resource
 import statistics
 import time
+from functools import partial
 
 import torch
 
 from omarc.bench.ops import dispatch_counts
+from omarc.modules.backbones.base import synchronize
 from omarc.strategies import STRATEGIES, Modality, TokenSequence, build_compressor, pack
+from omarc.strategies.plan import modality_counts
 
 #: Qwen2.5-Omni rope units per second of media.
 POSITIONS_PER_SECOND = 25
@@ -105,10 +108,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dim", type=int, default=2048)
     args = parser.parse_args()
-    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+    sync = partial(synchronize, torch.device(args.device))
     samples = [realistic_sample(dim=args.dim, seed=s, device=args.device) for s in range(4)]
     one, four = samples[0], pack(samples)
-    counts = {m.name.lower(): int(one.count(m)[0]) for m in Modality}
+    counts = modality_counts(one)
     print(f"sample: {one.length} tokens {counts}, D={args.dim}, ratio {args.ratio}, device {args.device}, "
           f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
     print("| strategy | plan only, batch 1 | batch 1 ms/sample | batch 4 ms/sample | ops / host reads per sample "
@@ -123,15 +126,15 @@ def main() -> None:
             label = "omnizip (no saliency: proxy)"
             singles, b4 = [s.replace(audio_saliency=None) for s in samples], four.replace(audio_saliency=None)
         b1 = singles[0]
-        budgets = compressor.budgets(int(b1.count(Modality.VIDEO)[0]), int(b1.count(Modality.AUDIO)[0]))
+        budgets = compressor.budgets(counts["video"], counts["audio"])
         mp, sp = median_ms(lambda: compressor.plan_sample(b1, *budgets), args.repeats, sync)
         # Batch 1 is averaged over the same 4 samples the batch of 4 holds: per-sample costs vary with content.
         m1, s1 = (statistics.fmean(x) for x in zip(*(median_ms(lambda s=s: compressor(s), args.repeats, sync) for s in singles)))
         m4, s4 = median_ms(lambda: compressor(b4), args.repeats, sync)
         ops, reads = dispatch_counts(lambda: compressor(b1))
         faults = minor_faults(lambda: compressor(b1))
-        out = compressor(b1).sequence
-        kept = (int(out.count(Modality.VIDEO)[0]), int(out.count(Modality.AUDIO)[0]))
+        out = modality_counts(compressor(b1).sequence)
+        kept = (out["video"], out["audio"])
         print(f"| {label} | {mp:.1f} ± {sp / 2:.1f} | {m1:.1f} ± {s1 / 2:.1f} | {m4 / 4:.1f} ± {s4 / 8:.1f} | {ops} / {reads} | {faults:,} | {kept} |")
 
 

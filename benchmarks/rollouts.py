@@ -20,21 +20,20 @@ import torch
 
 from omarc.bench.run import BENCH_PROMPT, bench_backbone, bench_clip
 from omarc.datamodules.media import decode_media
+from omarc.modules.backbones.base import synchronize
 from omarc.modules.backbones.qwen_omni import repeat_rows
 from omarc.strategies import build_compressor
 
 
 def rollout_seconds(backbone, seq, G: int, new_tokens: int, shared: bool) -> float:
-    if seq.embeds.is_cuda:
-        torch.cuda.synchronize()
+    synchronize(seq.embeds.device)
     start = time.perf_counter()
     kwargs = dict(max_new_tokens=new_tokens, do_sample=True, ignore_eos=True)
     if shared:
         backbone.generate(seq, num_return_sequences=G, **kwargs)
     else:
         backbone.generate(repeat_rows(seq, G), num_return_sequences=1, **kwargs)
-    if seq.embeds.is_cuda:
-        torch.cuda.synchronize()
+    synchronize(seq.embeds.device)
     return time.perf_counter() - start
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from omarc.datamodules.media import decode_media
-from omarc.modules.backbones.base import OmniBackbone
+from omarc.modules.backbones.base import OmniBackbone, synchronize
 from omarc.modules.inputs import InputBuilder
 from omarc.modules.prompting import Prompt
 from omarc.strategies import Compressor, Modality
@@ -41,17 +41,12 @@ class PassTiming:
         return sum(self.seconds.values())
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 @contextmanager
 def _stage(name: str, seconds: dict[str, float], device: torch.device):
-    _sync(device)
+    synchronize(device)
     start = time.perf_counter()
     yield
-    _sync(device)
+    synchronize(device)
     seconds[name] = time.perf_counter() - start
 
 

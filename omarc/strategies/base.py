@@ -59,7 +59,7 @@ class Compressor(ABC):
     def __call__(self, seq: TokenSequence, padding_side: str = "left") -> CompressionOutput:
         check_padding_side(padding_side)
         samples = [seq.sample(b) for b in range(seq.batch_size)]
-        plans, reports = [], []
+        plans, reports, identities = [], [], []
         for sample in samples:
             counts = modality_counts(sample)
             n_video, n_audio = counts["video"], counts["audio"]
@@ -70,12 +70,14 @@ class Compressor(ABC):
                 plan = self.plan_sample(sample, video_budget, audio_budget)
             report = plan.report or CompressionReport(tokens_in={}, tokens_out={})
             report.tokens_in = counts
-            report.tokens_out = counts if plan.is_identity else modality_counts(sample, plan.keep)
+            identity = plan.is_identity
+            report.tokens_out = counts if identity else modality_counts(sample, plan.keep)
             report.keep = plan.keep
             plans.append(plan)
             reports.append(report)
+            identities.append(identity)
         edge = -1 if padding_side == "left" else 0
-        if all(p.is_identity for p in plans) and bool(seq.attention_mask[:, edge].all()):
+        if all(identities) and bool(seq.attention_mask[:, edge].all()):
             return CompressionOutput(seq, reports)  # nothing removed and already padded that way: no copy
         return CompressionOutput(apply_plans(seq, samples, plans, padding_side), reports)
 

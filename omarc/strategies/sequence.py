@@ -171,13 +171,13 @@ def gather_padded(columns: list[Tensor], source: TokenSequence, padding_side: st
     L = max(sizes)
     rows = torch.arange(B, device=device)[:, None].expand(B, L)
     if min(sizes) == L:  # every row full: nothing to pad
-        return source.index(rows, torch.stack(columns).to(device))
+        return source.index(rows, torch.stack(columns))
     lengths = torch.tensor(sizes, device=device)
     slot = torch.arange(L, device=device)[None].expand(B, L)
     offset = (L - lengths)[:, None] if padding_side == "left" else torch.zeros_like(lengths)[:, None]
     real = (slot >= offset) & (slot < offset + lengths[:, None])
     cols = torch.zeros(B, L, dtype=torch.long, device=device)
-    cols[real] = torch.cat(columns).to(device)
+    cols[real] = torch.cat(columns)
     out = source.index(rows, cols)
     pad = ~real
     for name, fill in PAD_FILL.items():

@@ -11,6 +11,12 @@ from torch import Tensor, nn
 from omarc.strategies.sequence import TokenSequence
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the accelerator's queued work (a no-op on the CPU), so host timers measure it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 @dataclass
 class Generation:
     """Result of :meth:`OmniBackbone.generate` for B prompts × n samples (rows grouped by prompt).

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from transformers import DynamicCache, PreTrainedModel
 
-from omarc.modules.backbones.base import Generation, OmniBackbone
+from omarc.modules.backbones.base import Generation, OmniBackbone, synchronize
 from omarc.modules.backbones.sampling import next_token, token_logprobs
 from omarc.modules.backbones.saliency import AudioSaliencyHook
 from omarc.strategies.sequence import Modality, TokenSequence, pack
@@ -50,11 +50,6 @@ def next_positions(seq: TokenSequence) -> Tensor:
     pos = seq.positions
     lowest = torch.finfo(pos.dtype).min if pos.is_floating_point() else torch.iinfo(pos.dtype).min
     return pos.masked_fill(~seq.attention_mask[None], lowest).amax(dim=(0, 2)) + 1
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class QwenOmniBackbone(OmniBackbone):
@@ -307,7 +302,7 @@ class QwenOmniBackbone(OmniBackbone):
         cache = DynamicCache(config=self.thinker.config.get_text_config())
         hidden = self._run_llm(seq.embeds, seq.positions, seq.attention_mask, cache, **self.prefill_extras(seq))
         first_logits = self.lm_head(hidden[:, -1]).float()
-        _synchronize(device)
+        synchronize(device)
         prefill_seconds = time.perf_counter() - start
         # Keep the model's own decode offset right too, for anyone continuing through thinker.forward.
         self.thinker.model.rope_deltas = (next_positions(seq) - seq.attention_mask.sum(-1))[:, None]
@@ -334,7 +329,7 @@ class QwenOmniBackbone(OmniBackbone):
             step_positions = (position + step).view(1, rows, 1).expand(3, rows, 1)
             hidden = self._run_llm(self.embed(token[:, None]), step_positions, mask, cache)
             logits = self.lm_head(hidden[:, -1]).float()
-        _synchronize(device)
+        synchronize(device)
         return Generation(
             tokens=torch.stack(tokens, dim=1),
             lengths=lengths,
