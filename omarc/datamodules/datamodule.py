@@ -1,4 +1,4 @@
-"""``OmniQADataModule``: benchmark folders -> decoded, transformed, collated batches (sharded under DDP)."""
+"""``OmniQADataModule``: benchmark folders -> decoded, transformed, collated batches, sharded once across DDP ranks."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Collection, Literal
 
 import lightning.pytorch as pl
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
 from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name, read_benchmark
 from omarc.datamodules.common import ReadIssue
@@ -22,7 +22,7 @@ from omarc.datamodules.dataset import BatchCollate, Collate, QADataset, ShardSam
 from omarc.datamodules.generate import generate_all
 from omarc.datamodules.media import MAX_PIXELS, PATCH_FACTOR, AudioMode, decode_media
 from omarc.datamodules.records import QARecord
-from omarc.datamodules.resumable import ResumableLoader
+from omarc.datamodules.resumable import ResumableDistributedSampler, ResumableLoader
 from omarc.defaults import DEFAULT_TASK
 
 log = logging.getLogger(__name__)
@@ -125,14 +125,16 @@ class OmniQADataModule(pl.LightningDataModule):
         return self._entries[kind]
 
     def dataloader(self, kind: Literal["eval", "train"], rank: int | None = None, world_size: int | None = None) -> DataLoader:
-        """This rank's loader: eval shards are disjoint and cover each record once; train is shuffled."""
+        """This rank's loader. Eval shards are disjoint and cover each record once; train shards are a
+        seeded shuffle per epoch that resumes mid-epoch (:mod:`omarc.datamodules.resumable`). Both
+        samplers are ``DistributedSampler`` s, so Lightning never shards these loaders a second time."""
         if rank is None or world_size is None:
             rank, world_size = self._rank_world()
         entries = [e for e in self.entries(kind) if e.id not in self.excluded]
         dataset = QADataset(entries, self.decode, self.transform)
         common = dict(batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=BatchCollate(self.collate))
         if kind == "train":
-            sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed)
+            sampler = ResumableDistributedSampler(dataset, num_replicas=world_size, rank=rank, seed=self.seed)
             return ResumableLoader(dataset, sampler=sampler, progress=self._batches_processed, **common)
         return DataLoader(dataset, sampler=ShardSampler(dataset, num_replicas=world_size, rank=rank), **common)
 

@@ -1,13 +1,14 @@
 """A checkpoint written mid-epoch resumes at the same data position (same epoch order, done batches skipped)."""
 
 import lightning.pytorch as pl
+import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from omarc.datamodules.datamodule import OmniQADataModule
-from omarc.datamodules.resumable import ResumableSampler
+from omarc.datamodules.resumable import ResumableDistributedSampler
 
-STEPS = 7  # 4 training records at batch 1: epoch 0 = steps 1-4, epoch 1 = steps 5-7
+STEPS = 7  # 4 training records: at batch 1 epoch 0 = steps 1-4; at batch 2 an epoch is 2 steps
 
 
 class RecordingModule(pl.LightningModule):
@@ -26,8 +27,8 @@ class RecordingModule(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def fit(generated, root, ckpt_path=None):
-    dm = OmniQADataModule(data_dir=str(generated["dailyomni"].parent), audio="drop", seed=3)
+def fit(generated, root, batch_size, ckpt_path=None):
+    dm = OmniQADataModule(data_dir=str(generated["dailyomni"].parent), audio="drop", seed=3, batch_size=batch_size)
     module = RecordingModule()
     trainer = pl.Trainer(
         accelerator="cpu", max_steps=STEPS, logger=False, enable_progress_bar=False, enable_model_summary=False,
@@ -37,17 +38,28 @@ def fit(generated, root, ckpt_path=None):
     return module.seen
 
 
-def test_mid_epoch_checkpoint_resumes_at_the_same_position(generated, tmp_path):
-    full = fit(generated, tmp_path / "a")
-    assert len({i for step in full[:4] for i in step}) == 4, "epoch 0 visits every record once"
-    for done in (2, 6):  # mid epoch 0, mid epoch 1
+@pytest.mark.parametrize("batch_size, resume_after", [(1, (2, 6)), (2, (1, 5))])  # mid epoch 0, mid a later epoch
+def test_mid_epoch_checkpoint_resumes_at_the_same_position(generated, tmp_path, batch_size, resume_after):
+    full = fit(generated, tmp_path / "a", batch_size)
+    per_epoch = 4 // batch_size
+    assert len({i for step in full[:per_epoch] for i in step}) == 4, "epoch 0 visits every record once"
+    for done in resume_after:
         ckpt = next((tmp_path / "a").glob(f"*step={done}.ckpt"))
-        resumed = fit(generated, tmp_path / f"b{done}", ckpt_path=str(ckpt))
+        resumed = fit(generated, tmp_path / f"b{done}", batch_size, ckpt_path=str(ckpt))
         assert resumed == full[done:], f"resuming after step {done} saw other data"
 
 
 def test_sampler_skips_a_restored_prefix_once():
-    sampler = ResumableSampler(list(range(5)))
+    sampler = ResumableDistributedSampler(range(6), num_replicas=1, rank=0, seed=0)
+    whole = list(sampler)
     sampler.skip = 2
-    assert list(sampler) == [2, 3, 4]
-    assert list(sampler) == [0, 1, 2, 3, 4]
+    assert list(sampler) == whole[2:]
+    assert list(sampler) == whole
+
+
+def test_a_count_that_does_not_divide_by_the_ranks_repeats_the_first_records_of_the_order():
+    shards = [list(ResumableDistributedSampler(range(7), num_replicas=2, rank=r, seed=0)) for r in (0, 1)]
+    order = torch.randperm(7, generator=torch.Generator().manual_seed(0)).tolist()
+    assert [len(s) for s in shards] == [4, 4], "every rank runs the same number of steps"
+    padded = order + order[:1]  # the order's first record is seen twice in this epoch
+    assert shards == [padded[0::2], padded[1::2]]
