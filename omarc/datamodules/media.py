@@ -4,10 +4,17 @@ pixels per frame).
 
 Sampling: a video of D seconds gives n = floor(D·fps) frames at the centres of consecutive
 1/fps bins. When n > max_frames the bins widen to D / max_frames so the frames still cover the
-whole video (rather than only its start); ``Media.fps`` is then the effective rate. An odd count
-is padded by repeating the last frame (and its timestamp): Qwen merges 2 frames per temporal grid.
-Frames stream through the decoder one at a time (gaps longer than ``SEEK_GAP_S`` are skipped by
-seeking), so a long video is never held in memory.
+whole video (rather than only its start); ``Media.fps`` is then the effective rate. A clip shorter
+than one bin (under 1 s at 1 fps, or a single frame) is one bin of its own length: one frame at
+its centre and audio over all of it, flagged ``short_clip``. An odd count is padded by repeating
+the last frame (and its timestamp): Qwen merges 2 frames per temporal grid. Frames stream through
+the decoder one at a time (gaps longer than ``SEEK_GAP_S`` are skipped by seeking), so a long
+video is never held in memory. A container that states no duration (a raw stream) is measured by
+counting its video packets at the stream's frame rate.
+
+A video without an audio track is evaluated with silence in its place, flagged
+``no_audio_track``: a batch then still holds audio for every sample (Qwen takes one
+``use_audio_in_video`` per batch). A separate audio file that is missing or unreadable is an error.
 """
 
 from __future__ import annotations
@@ -20,15 +27,15 @@ import av
 import numpy as np
 import torch
 
-from omarc.datamodules.records import Media
+from omarc.datamodules.records import NO_AUDIO_TRACK, SHORT_CLIP, Media
 
 AudioMode = Literal["keep", "silence", "drop"]
 
 SAMPLE_RATE = 16000  # the Qwen-Omni audio encoders take 16 kHz log-mel features
 MAX_PIXELS = 50176  # the paper's frame size (224 × 224): 64 merged Qwen2.5 tokens per 2-frame grid
 PATCH_FACTOR = 28  # Qwen2.5-Omni: 14-px patches × 2×2 merge (Qwen3-Omni: pass 32)
-MIN_DURATION_S = 1.0  # a shorter clip holds less than one sampled second of evidence
 SEEK_GAP_S = 4.0  # past this gap, seeking beats decoding through (common GOPs are ≤ 4 s)
+FALLBACK_RATE = 25.0  # frames per second of a stream that states none (ffmpeg's own guess)
 
 
 class MediaError(RuntimeError):
@@ -49,10 +56,17 @@ def fit_frame_size(height: int, width: int, max_pixels: int = MAX_PIXELS, factor
 
 
 def sample_times(duration: float, fps: float = 1.0, max_frames: int = 32) -> tuple[torch.Tensor, float]:
-    """Timestamps [n] (bin centres, seconds) and the bin width for a ``duration``-second video."""
-    n = max(1, math.floor(duration * fps + 1e-6))
+    """Timestamps [n] (bin centres, seconds) and the bin width for a ``duration``-second video.
+
+    A video shorter than one 1/fps bin is one bin of its own length (one frame at its centre).
+    """
+    if not duration > 0:
+        raise ValueError(f"duration must be positive, got {duration}")
+    n = math.floor(duration * fps + 1e-6)
     step = 1.0 / fps
-    if n > max_frames:
+    if n == 0:
+        n, step = 1, duration
+    elif n > max_frames:
         n, step = max_frames, duration / max_frames
     return (torch.arange(n, dtype=torch.float64) + 0.5) * step, step
 
@@ -70,9 +84,9 @@ def decode_media(
 ) -> Media:
     """Frames [T, 3, H, W] uint8 (T even) and mono audio [round(T₀·step·sample_rate)] over the sampled span.
 
-    ``audio``: ``keep`` decodes ``audio_path`` when given, else the video's own track (a video
-    without one is an error); ``silence`` gives zeros of the same length (the paper's
-    audio-removal test); ``drop`` gives no audio.
+    ``audio``: ``keep`` decodes ``audio_path`` when given, else the video's own track (silence,
+    flagged ``no_audio_track``, when the video has none); ``silence`` gives zeros of the same
+    length (the paper's audio-removal test); ``drop`` gives no audio.
     """
     if audio not in ("keep", "silence", "drop"):
         raise ValueError(f"audio must be 'keep', 'silence' or 'drop', got {audio!r}")
@@ -85,60 +99,81 @@ def decode_media(
                 raise MediaError(f"{video_path}: no video stream")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"  # frame + slice threads: about 2× faster on 2 cores
-            duration = _duration(container, stream)
-            if duration < MIN_DURATION_S:
-                raise MediaError(f"{video_path}: video is {duration:.2f} s long; at least {MIN_DURATION_S:g} s is needed")
+            duration = _stated_duration(container, stream)
+            timed = duration is not None
+            if not timed:
+                duration = _counted_duration(video_path)
             times, step = sample_times(duration, fps, max_frames)
-            h, w = fit_frame_size(stream.codec_context.height, stream.codec_context.width, max_pixels, factor)
-            frames = _read_frames(container, stream, times.tolist(), h, w)
+            height, width = stream.codec_context.height, stream.codec_context.width
+            if not height or not width:  # the demuxer probed frames and could decode none
+                raise MediaError(f"{video_path}: no decodable video frame (no frame size)")
+            h, w = fit_frame_size(height, width, max_pixels, factor)
+            frames = _read_frames(container, stream, times.tolist(), h, w, seek=timed)
             has_track = bool(container.streams.audio)
     except av.error.FFmpegError as e:
         raise MediaError(f"{video_path}: cannot decode ({type(e).__name__}: {e})") from e
-    span = len(times) * step
-    n_samples = round(span * sample_rate)
+    flags = [SHORT_CLIP] if step < 1.0 / fps else []  # only a clip shorter than one bin gets a narrower one
+    n_samples = round(len(times) * step * sample_rate)
     wave = None
-    if audio == "silence":
+    if audio == "silence" or (audio == "keep" and audio_path is None and not has_track):
         wave = torch.zeros(n_samples, dtype=torch.float32)
+        if audio == "keep":
+            flags.append(NO_AUDIO_TRACK)
     elif audio == "keep":
-        if audio_path is None and not has_track:
-            raise MediaError(f"{video_path}: no audio track (use audio='silence' or 'drop' to run without sound)")
         wave = _read_audio(Path(audio_path) if audio_path is not None else video_path, n_samples, sample_rate)
     if len(times) % 2:
         frames = torch.cat([frames, frames[-1:]])
         times = torch.cat([times, times[-1:]])
-    return Media(frames=frames, timestamps=times.float(), fps=1.0 / step, audio=wave, sample_rate=sample_rate)
+    return Media(frames=frames, timestamps=times.float(), fps=1.0 / step, audio=wave, sample_rate=sample_rate,
+                 flags=tuple(flags))
 
 
-def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
-    if stream.duration is not None and stream.time_base is not None:
+def _stated_duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+    """Seconds of video as the stream, else the container, states them; None when neither states a positive one."""
+    if stream.duration and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
-    if container.duration is not None:
+    if container.duration:
         return container.duration / av.time_base
-    raise MediaError(f"{container.name}: the container states no duration")
+    return None
 
 
-def _read_frames(container, stream, times: list[float], h: int, w: int) -> torch.Tensor:
-    """The frame nearest each time, decoded in one forward pass with seeks over long gaps.
+def _counted_duration(path: Path) -> float:
+    """Seconds of a video that states no duration: its video packets at the stream's frame rate."""
+    with av.open(str(path)) as probe:
+        stream = probe.streams.video[0]
+        count = sum(1 for packet in probe.demux(stream) if packet.size)  # the demuxer ends with an empty packet
+        rate = float(stream.average_rate or FALLBACK_RATE)
+    if count == 0:
+        raise MediaError(f"{path}: no decodable video frame")
+    return count / rate
+
+
+def _read_frames(container, stream, times: list[float], h: int, w: int, seek: bool) -> torch.Tensor:
+    """The frame nearest each time, decoded in one forward pass with seeks over long gaps (``seek``).
+
+    A frame without a timestamp is placed by its decoding order at the stream's frame rate, so a
+    stream without timestamps is read without seeking.
 
     A seek pays off only when a keyframe lies between the current position and the target. The
     keyframe spacing is learnt: a seek that lands at or before the current position shows the
     spacing exceeds the distance to the keyframe it landed on, and the next seek waits for twice
     that distance (so wasted decoding stays within a few keyframe intervals).
     """
-    rate = float(stream.average_rate or 25)
+    rate = float(stream.average_rate or FALLBACK_RATE)
     tol = 0.5 / rate  # a frame is "at" t when it starts within half a frame period before t
     decoded = container.decode(stream)
-    position, last_key, spacing = 0.0, 0.0, SEEK_GAP_S
+    position, last_key, spacing, count = 0.0, 0.0, SEEK_GAP_S, 0
     chosen, landing, out = None, None, []
     for t in times:
-        if chosen is not None and _time(chosen, rate) >= t - tol:
+        if chosen is not None and position >= t - tol:  # position: the chosen frame's time
             out.append(out[-1])
             continue
-        if t - position > SEEK_GAP_S and t - last_key >= spacing:
+        if seek and t - position > SEEK_GAP_S and t - last_key >= spacing:
             container.seek(int((t - tol) / stream.time_base), stream=stream, backward=True)
             decoded, landing = container.decode(stream), position
         for frame in decoded:
-            position = _time(frame, rate)
+            position = float(frame.time) if frame.time is not None else count / rate
+            count += 1
             if frame.key_frame:
                 last_key = position
             if landing is not None:
@@ -152,10 +187,6 @@ def _read_frames(container, stream, times: list[float], h: int, w: int) -> torch
             raise MediaError(f"{container.name}: no decodable video frame")
         out.append(torch.from_numpy(chosen.to_ndarray(width=w, height=h, format="rgb24")))
     return torch.stack(out).permute(0, 3, 1, 2).contiguous()
-
-
-def _time(frame: av.VideoFrame, rate: float) -> float:
-    return float(frame.time) if frame.time is not None else frame.index / rate
 
 
 def _read_audio(path: Path, n_samples: int, sample_rate: int) -> torch.Tensor:

@@ -8,6 +8,12 @@ from pathlib import Path
 from torch import Tensor
 
 LETTERS = "ABCDEFGHIJ"
+#: Media flag: the video has no audio track, so silence of the sampled span stands in for its sound.
+NO_AUDIO_TRACK = "no_audio_track"
+#: Media flag: the clip is shorter than one sampling bin (1/fps), so one frame at its centre stands for it.
+SHORT_CLIP = "short_clip"
+#: Every media flag, in the order results list them.
+MEDIA_FLAGS = (NO_AUDIO_TRACK, SHORT_CLIP)
 
 
 @dataclass
@@ -43,7 +49,9 @@ class Media:
 
     ``frames`` [T, 3, H, W] uint8 sampled at ``fps`` (``timestamps`` [T] seconds);
     ``audio`` [S] float32 mono at ``sample_rate`` over the same span, or None when the record has
-    no audio (or audio was removed and the backbone takes no silence).
+    no audio (or audio was removed and the backbone takes no silence). ``flags``: names from
+    :data:`MEDIA_FLAGS` for media evaluated with less than the setting asks for (e.g. silence in
+    place of a missing audio track).
     """
 
     frames: Tensor
@@ -51,3 +59,4 @@ class Media:
     fps: float
     audio: Tensor | None
     sample_rate: int = 16000
+    flags: tuple[str, ...] = ()

@@ -5,7 +5,8 @@ greedy decode -> answer text -> letter (:func:`extract_answer`) -> metrics and o
 sample, written as it comes. A restarted run reads the rows back and skips those samples.
 
 Files under ``output_dir``: ``run.json`` (the settings that must match to resume) and, per stage,
-``<stage>/predictions.jsonl`` and ``<stage>/results.json``.
+``<stage>/predictions.jsonl`` and ``<stage>/results.json`` (whose ``media`` section counts, per
+benchmark, the samples evaluated with less media: no audio track, a clip shorter than one bin).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ SAMPLE_ERRORS = (torch.OutOfMemoryError, ValueError)
 RUN_INDEPENDENT = ("output_dir", "keep_maps")
 #: Datamodule attributes that define which questions a run answers; a resumed run must match them.
 DATA_SIGNATURE = ("benchmarks", "split", "data_dir", "paths", "categories", "seed")
+#: Inputs key of the samples' media flags: carried from the decoder to the rows, never a model input.
+MEDIA_FLAGS_KEY = "media_flags"
 
 
 class SampleTransform:
@@ -54,6 +57,22 @@ class SampleTransform:
 
     def __call__(self, record: QARecord, media: Media) -> dict:
         return self.builder(build_prompt(record, self.prompt_style), media)
+
+
+class FlaggedTransform(SampleTransform):
+    """A :class:`SampleTransform` whose inputs also carry ``media.flags`` (under :data:`MEDIA_FLAGS_KEY`).
+
+    Its :meth:`collate` keeps the flags out of the builder's tensors and hands the batch's flags,
+    in order, to :meth:`OmniQAEvaluator.answer`, which writes them into the rows.
+    """
+
+    def __call__(self, record: QARecord, media: Media) -> dict:
+        return {**super().__call__(record, media), MEDIA_FLAGS_KEY: media.flags}
+
+    def collate(self, items: list[dict]) -> dict:
+        """The builder's batch plus ``MEDIA_FLAGS_KEY``: [B] lists of flag names."""
+        batch = self.builder.collate([{k: v for k, v in item.items() if k != MEDIA_FLAGS_KEY} for item in items])
+        return {**batch, MEDIA_FLAGS_KEY: [list(item[MEDIA_FLAGS_KEY]) for item in items]}
 
 
 class OmniQAEvaluator(pl.LightningModule):
@@ -125,7 +144,8 @@ class OmniQAEvaluator(pl.LightningModule):
         if datamodule is None or not hasattr(datamodule, "set_transform"):
             raise ValueError("OmniQAEvaluator needs a datamodule with set_transform(), e.g. OmniQADataModule")
         builder = InputBuilder(self.processor, self.family, use_audio_in_video=self.hparams.use_audio_in_video)
-        datamodule.set_transform(SampleTransform(builder, self.hparams.prompt_style), builder.collate)
+        transform = FlaggedTransform(builder, self.hparams.prompt_style)
+        datamodule.set_transform(transform, transform.collate)
 
         out = self.output_dir()
         self._writer = PredictionWriter(out / stage / "predictions.jsonl")
@@ -219,7 +239,10 @@ class OmniQAEvaluator(pl.LightningModule):
 
     @torch.no_grad()
     def answer(self, records: list[QARecord], inputs: dict) -> list[PredictionRow]:
-        """Encode -> compress -> generate -> parse for one collated batch of ``records``."""
+        """Encode -> compress -> generate -> parse for one collated batch of ``records``.
+
+        Each row records its sample's media flags from ``inputs[MEDIA_FLAGS_KEY]`` (none when absent).
+        """
         cuda = self.device.type == "cuda"
         if cuda:
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -236,8 +259,9 @@ class OmniQAEvaluator(pl.LightningModule):
             torch.cuda.synchronize(self.device)
         seconds = perf_counter() - start
         peak = torch.cuda.max_memory_allocated(self.device) / 2**20 if cuda else None
+        flags = inputs.get(MEDIA_FLAGS_KEY, [[]] * len(records))
         rows = []
-        for record, text, report in zip(records, texts, compressed.reports):
+        for record, text, report, media_flags in zip(records, texts, compressed.reports, flags, strict=True):
             parsed = extract_answer(text, record.options)
             rows.append(
                 PredictionRow(
@@ -256,6 +280,7 @@ class OmniQAEvaluator(pl.LightningModule):
                     e2e_seconds=seconds,
                     peak_memory_mb=peak,
                     batch_size=len(records),
+                    media_flags=list(media_flags),
                     extra=dict(record.extra),
                 )
             )
@@ -297,6 +322,7 @@ class OmniQAEvaluator(pl.LightningModule):
         metric.update(
             [r.id for r in rows], [r.benchmark for r in rows], [r.category for r in rows],
             torch.tensor([r.correct for r in rows]), torch.tensor([r.failed for r in rows]), stats,
+            [r.media_flags for r in rows],
         )
 
     # ----------------------------------------------------------------- results
@@ -319,7 +345,7 @@ class OmniQAEvaluator(pl.LightningModule):
         stage = _stage_name(stage)
         # Lightning skips every loop hook when nothing is left to run (all samples finished earlier).
         if stage in ("test", "validate", "predict") and stage not in self.results and self._writer is not None:
-            local = QAAccuracy(stats=self.qa_metrics.stats)
+            local = QAAccuracy(stats=self.qa_metrics.stats, flags=self.qa_metrics.flags)
             self._update_metrics(self._writer.read(), local)
             self._save(stage, local.compute())
 

@@ -5,7 +5,8 @@ Each rank adds one row per sample; ``compute`` gathers the rows of every rank (t
 batch with repeats, and a resumed run feeds finished rows back — and then groups. Group names
 are strings, unknown in advance, so they travel through ``all_gather`` as fixed-width UTF-8 rows.
 Failed samples (media that could not be decoded, a crashed step) count as wrong and are also
-counted apart.
+counted apart. Samples evaluated with less media than asked for (``MEDIA_FLAGS``: no audio
+track, a clip shorter than one sampling bin) are counted per benchmark and flag.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
+
+from omarc.datamodules.records import MEDIA_FLAGS
 
 #: Bytes per id / benchmark / category name; fixed so names can be all-gathered as uint8 rows.
 KEY_BYTES = 192
@@ -53,16 +56,17 @@ class QAAccuracy(Metric):
 
     ``compute`` returns a flat dict of floats: ``accuracy``, ``count``, ``failed`` overall and as
     ``accuracy/<benchmark>``, ``accuracy/<benchmark>/<category>`` (same for count and failed),
-    plus ``mean/<stat>`` for every name in ``stats``.
+    ``mean/<stat>`` for every name in ``stats`` and ``media/<benchmark>/<flag>`` (samples carrying
+    that media flag) for every name in ``flags``.
     """
 
     full_state_update = False
 
-    def __init__(self, stats: Sequence[str] = DEFAULT_STATS, **kwargs) -> None:
+    def __init__(self, stats: Sequence[str] = DEFAULT_STATS, flags: Sequence[str] = MEDIA_FLAGS, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.stats = tuple(stats)
+        self.stats, self.flags = tuple(stats), tuple(flags)
         self.add_state("keys", default=[], dist_reduce_fx="cat")  # [N, 3, KEY_BYTES]: id, benchmark, category
-        self.add_state("values", default=[], dist_reduce_fx="cat")  # [N, 2 + S]: correct, failed, stats
+        self.add_state("values", default=[], dist_reduce_fx="cat")  # [N, 2 + S + F]: correct, failed, stats, flags
 
     def update(
         self,
@@ -72,17 +76,24 @@ class QAAccuracy(Metric):
         correct: Tensor,
         failed: Tensor,
         stats: dict[str, Tensor] | None = None,
+        flags: Sequence[Sequence[str]] | None = None,
     ) -> None:
-        """One row per sample. correct, failed: [N] bool; stats: name -> [N] float (NaN = unknown)."""
+        """One row per sample. correct, failed: [N] bool; stats: name -> [N] float (NaN = unknown);
+        flags: per sample, its media flags (none when not given)."""
         n = len(ids)
-        if not (len(benchmarks) == len(categories) == correct.numel() == failed.numel() == n):
-            raise ValueError("ids, benchmarks, categories, correct and failed must have one entry per sample")
+        flags = [()] * n if flags is None else flags
+        if not (len(benchmarks) == len(categories) == correct.numel() == failed.numel() == len(flags) == n):
+            raise ValueError("ids, benchmarks, categories, correct, failed and flags must have one entry per sample")
         stats = stats or {}
         unknown = set(stats) - set(self.stats)
         if unknown:
             raise ValueError(f"unknown stats {sorted(unknown)}; this metric averages {list(self.stats)}")
+        unknown = {f for sample in flags for f in sample} - set(self.flags)
+        if unknown:
+            raise ValueError(f"unknown media flags {sorted(unknown)}; this metric counts {list(self.flags)}")
         columns = [correct.double().cpu(), failed.double().cpu()]
         columns += [stats[s].double().cpu() if s in stats else torch.full((n,), float("nan"), dtype=torch.float64) for s in self.stats]
+        columns += [torch.tensor([float(f in sample) for sample in flags], dtype=torch.float64) for f in self.flags]
         keys = torch.stack([encode_keys(ids, "id"), encode_keys(benchmarks, "benchmark"), encode_keys(categories, "category")], 1)
         self.keys.append(keys.to(self.device))
         self.values.append(torch.stack(columns, 1).to(self.device))
@@ -101,6 +112,10 @@ class QAAccuracy(Metric):
         for j, name in enumerate(self.stats):
             ok = values[:, 1] == 0
             out[f"mean/{name}"] = float(values[ok, 2 + j].nanmean()) if ok.any() else float("nan")
+        flagged = values[:, 2 + len(self.stats):]
+        for j, name in enumerate(self.flags):
+            counts = torch.zeros(len(bench_names), dtype=torch.float64).index_add(0, bench, flagged[:, j])
+            out.update({f"media/{b}/{name}": float(c) for (b,), c in zip(bench_names, counts)})
         return out
 
 
@@ -138,12 +153,15 @@ def _grouped(values: Tensor, group: Tensor, names: list[str]) -> dict[str, float
 
 
 def nest_results(flat: dict[str, float]) -> dict:
-    """The flat ``compute`` dict as ``{overall, benchmarks: {b: {..., categories: {c: ...}}}, means}``."""
-    tree: dict = {"overall": {}, "benchmarks": {}, "means": {}}
+    """The flat ``compute`` dict as ``{overall, benchmarks: {b: {..., categories: {c: ...}}}, means,
+    media: {b: {flag: count}}}``."""
+    tree: dict = {"overall": {}, "benchmarks": {}, "means": {}, "media": {}}
     for key, value in flat.items():
         kind, *path = key.split("/", 2)
         if kind == "mean":
             tree["means"][path[0]] = value
+        elif kind == "media":
+            tree["media"].setdefault(path[0], {})[path[1]] = value
         elif not path:
             tree["overall"][kind] = value
         else:
@@ -154,7 +172,7 @@ def nest_results(flat: dict[str, float]) -> dict:
 
 
 def format_results(flat: dict[str, float]) -> str:
-    """A plain-text table: one row per benchmark and category (accuracy in %), then the means."""
+    """A plain-text table: one row per benchmark and category (accuracy in %), flagged media, then the means."""
     tree = nest_results(flat)
     rows = [("all", tree["overall"])]
     for name, bench in sorted(tree["benchmarks"].items()):
@@ -163,6 +181,9 @@ def format_results(flat: dict[str, float]) -> str:
     width = max(len(r[0]) for r in rows) + 2
     lines = [f"{'group':<{width}}{'n':>7}{'failed':>8}{'accuracy':>10}"]
     lines += [f"{n:<{width}}{int(v['count']):>7}{int(v['failed']):>8}{100 * v['accuracy']:>9.1f}%" for n, v in rows]
+    flagged = [f"{b} {int(n)} {flag}" for b, counts in sorted(tree["media"].items()) for flag, n in counts.items() if n]
+    if flagged:
+        lines.append("evaluated with less media (samples): " + ", ".join(flagged))
     lines += _mean_lines(dict(tree["means"]))
     return "\n".join(lines)
 

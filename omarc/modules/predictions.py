@@ -1,16 +1,21 @@
 """Predictions written as they come (JSONL, one row per sample, flushed), read back to resume.
 
 Rows are appended with one ``write`` each in append mode, so ranks of a DDP run can share the
-file. A run killed mid-write leaves at most one partial last line; opening the file for more
-rows cuts it off, and reading skips it, so that sample is simply done again.
+file. A run killed mid-write leaves at most one torn last line (cut short, with or without its
+newline, or filled with garbage by the file system); reading skips it with a warning and
+:meth:`PredictionWriter.repair` cuts it off before more rows are appended, so that sample is
+simply done again. A bad line anywhere else is an error naming it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -21,8 +26,9 @@ class PredictionRow:
     ``prefill_seconds``: LLM prefill of the sample's batch; ``e2e_seconds``: encode + compress +
     prefill + decode of that batch (``batch_size`` samples); ``peak_memory_mb``: CUDA peak during
     the batch (None on the CPU); ``error``: why the sample failed (it then counts as wrong);
-    ``extra``: the record's benchmark-specific fields, for the official sub-scores (e.g. WorldSense
-    ``task_domain``, ``audio_class``).
+    ``media_flags``: what its media lacked (:data:`omarc.datamodules.records.MEDIA_FLAGS`, e.g.
+    ``no_audio_track``); ``extra``: the record's benchmark-specific fields, for the official
+    sub-scores (e.g. WorldSense ``task_domain``, ``audio_class``).
     """
 
     id: str
@@ -41,6 +47,7 @@ class PredictionRow:
     peak_memory_mb: float | None = None
     batch_size: int = 1
     error: str | None = None
+    media_flags: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -55,31 +62,58 @@ class PredictionWriter:
         self.path = Path(path)
 
     def read(self) -> list[PredictionRow]:
-        """Every complete row in the file, in order (an unfinished last line is ignored)."""
-        if not self.path.is_file():
-            return []
-        rows = []
-        lines = self.path.read_text(encoding="utf-8").split("\n")
-        for number, line in enumerate(lines[:-1], 1):  # the last piece has no newline: partial or empty
-            if not line.strip():
-                continue
-            try:
-                rows.append(PredictionRow(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError) as err:
-                raise ValueError(f"{self.path}:{number}: not a prediction row ({err}); remove the line or the file") from err
+        """Every complete row in the file, in order (a torn last line is left out with a warning)."""
+        rows, torn = self._scan()
+        if torn is not None:
+            log.warning("%s:%d: torn last line left out (a run stopped while writing it); its sample runs again",
+                        self.path, torn[0])
         return rows
 
     def finished_ids(self) -> set[str]:
         return {row.id for row in self.read()}
 
     def repair(self) -> None:
-        """Cut a partial last line left by a killed run (call once, before any rank appends)."""
-        if not self.path.is_file():
+        """Cut a torn last line left by a killed run (call once, before any rank appends)."""
+        _, torn = self._scan()
+        if torn is None:
             return
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            with open(self.path, "r+b") as f:
-                f.truncate(data.rfind(b"\n") + 1)
+        number, offset = torn
+        log.warning("%s:%d: torn last line cut off (a run stopped while writing it); its sample runs again",
+                    self.path, number)
+        with open(self.path, "r+b") as f:
+            f.truncate(offset)
+
+    def _scan(self) -> tuple[list[PredictionRow], tuple[int, int] | None]:
+        """The rows, and (line number, byte offset) of a torn last line or None.
+
+        The last non-blank line is torn when it has no newline (every row is written with its
+        own) or is not UTF-8 JSON; any other line that is not a row is an error naming it.
+        """
+        if not self.path.is_file():
+            return [], None
+        lines = self.path.read_bytes().split(b"\n")  # the last piece has no newline: empty unless torn
+        last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+        rows, offset = [], 0
+        for index, line in enumerate(lines):
+            start, offset = offset, offset + len(line) + 1
+            if not line.strip():
+                continue
+            try:
+                fields = json.loads(line.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as err:
+                if index == last:
+                    return rows, (index + 1, start)
+                raise self._bad_line(index + 1, err) from err
+            if index == len(lines) - 1:  # whole JSON but no newline: stopped before writing it
+                return rows, (index + 1, start)
+            try:
+                rows.append(PredictionRow(**fields))
+            except TypeError as err:
+                raise self._bad_line(index + 1, err) from err
+        return rows, None
+
+    def _bad_line(self, number: int, err: Exception) -> ValueError:
+        return ValueError(f"{self.path}:{number}: not a prediction row ({err}); remove the line or the file")
 
     def write(self, row: PredictionRow) -> None:
         """Append one row and flush it to the OS (one ``os.write``: whole lines even with several ranks)."""

@@ -4,6 +4,7 @@ import torch
 
 from omarc.datamodules.generate import HIGH_BEEP, HIGH_BEEP_HZ, PALETTE, write_av, write_wav
 from omarc.datamodules.media import MediaError, decode_media, fit_frame_size, sample_times
+from omarc.datamodules.records import NO_AUDIO_TRACK, SHORT_CLIP
 
 SECONDS, HEIGHT, WIDTH = 5, 56, 84  # as tests/datamodules/conftest.py generates them
 
@@ -22,6 +23,16 @@ def dominant_hz(wave: np.ndarray, rate: int) -> float:
     return float(np.fft.rfftfreq(len(wave), 1 / rate)[spectrum.argmax()])
 
 
+def solid(colours: list[str], per_colour: int, size: int = 56) -> np.ndarray:
+    """[len(colours)·per_colour, size, size, 3] uint8 frames, each colour shown ``per_colour`` times."""
+    return np.stack([np.full((size, size, 3), PALETTE[c], np.uint8) for c in colours for _ in range(per_colour)])
+
+
+def tone(seconds: float, hz: float = 1000.0, rate: int = 16000) -> np.ndarray:
+    t = np.arange(round(seconds * rate), dtype=np.float32) / rate
+    return (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
 def test_frame_size_paper_budget_and_aspect():
     assert fit_frame_size(448, 448, 50176, 28) == (224, 224)  # the paper's frame
     h, w = fit_frame_size(720, 1280, 50176, 28)
@@ -38,6 +49,8 @@ def test_sample_times_fps_and_coverage():
     assert step == 1.0 and times.tolist() == [0.5, 1.5, 2.5, 3.5, 4.5]
     times, step = sample_times(120.0, fps=1.0, max_frames=32)  # longer than 32 s: spread over all of it
     assert len(times) == 32 and step == 120.0 / 32 and times[-1] == pytest.approx(120.0 - step / 2)
+    times, step = sample_times(0.4, fps=1.0)  # shorter than one bin: one bin of its own length
+    assert step == 0.4 and times.tolist() == [pytest.approx(0.2)]
 
 
 def test_decode_matches_what_was_written(generated, truth):
@@ -98,18 +111,54 @@ def test_separate_audio_file_is_used(generated, truth, tmp_path):
         decode_media(folder / "Videos" / vid / f"{vid}_video.mp4", audio_path=tmp_path / "nowhere.wav")
 
 
+def test_video_without_audio_track_is_silence_of_the_span_and_flagged(tmp_path):
+    colours = ["red", "green", "blue", "yellow", "purple"]
+    mute = write_av(tmp_path / "mute.mp4", solid(colours, 4), fps=4)
+    media = decode_media(mute)
+    assert media.flags == (NO_AUDIO_TRACK,)
+    assert media.audio.shape == (5 * 16000,) and media.audio.dtype == torch.float32 and not media.audio.any()
+    assert [colour_of(f) for f in media.frames[:5]] == colours and media.frames.shape[0] == 6
+    for mode in ("silence", "drop"):  # sound removed on purpose: nothing is missing
+        assert decode_media(mute, audio=mode).flags == ()
+    wav = write_wav(tmp_path / "tone.wav", tone(5.0), 16000)  # a separate audio file is used, not flagged
+    separate = decode_media(mute, audio_path=wav)
+    assert separate.flags == () and abs(dominant_hz(separate.audio.numpy(), 16000) - 1000.0) < 2
+    with pytest.raises(MediaError, match=r"mute.mp4: no audio track"):  # ... and must have sound
+        decode_media(mute, audio_path=mute)
+
+
+@pytest.mark.parametrize("frames, fps", [(4, 10), (1, 4)], ids=["0.4s", "one-frame"])
+def test_clip_shorter_than_one_bin_is_one_centre_frame_with_its_audio(tmp_path, frames, fps):
+    seconds = frames / fps
+    clip = write_av(tmp_path / "short.mp4", solid(["green", "blue", "red", "cyan"][:frames], 1), fps=fps,
+                    audio=tone(seconds), audio_rate=16000)
+    media = decode_media(clip)
+    assert media.flags == (SHORT_CLIP,)
+    assert media.frames.shape == (2, 3, 56, 56) and torch.equal(media.frames[0], media.frames[1])
+    assert media.timestamps.tolist() == [pytest.approx(seconds / 2, abs=1e-6)] * 2  # inside the clip
+    centre = ["green", "blue", "red", "cyan"][int(seconds / 2 * fps)]
+    assert colour_of(media.frames[0]) == centre
+    assert media.fps == pytest.approx(1 / seconds)
+    assert media.audio.shape == (round(seconds * 16000),)
+    assert abs(dominant_hz(media.audio.numpy(), 16000) - 1000.0) < 1.5 / seconds  # the clip's own tone
+
+
+def test_container_without_a_duration_is_measured_by_its_frames(tmp_path):
+    raw = write_av(tmp_path / "raw.h264", solid(["red", "blue"], 25), fps=25)  # an elementary stream: no duration
+    media = decode_media(raw)
+    assert media.timestamps.tolist() == [0.5, 1.5]
+    assert [colour_of(f) for f in media.frames] == ["red", "blue"]
+    assert media.flags == (NO_AUDIO_TRACK,) and media.audio.shape == (2 * 16000,)
+
+
 def test_bad_media_errors_name_the_file(tmp_path):
-    frames = np.zeros((8, 56, 56, 3), np.uint8)
-    mute = write_av(tmp_path / "mute.mp4", frames, fps=4)
-    with pytest.raises(MediaError, match=r"mute.mp4: no audio track"):
-        decode_media(mute)
-    assert decode_media(mute, audio="silence").audio.shape == (2 * 16000,)
-    short = write_av(tmp_path / "short.mp4", frames[:2], fps=4, audio=np.zeros(8000, np.float32), audio_rate=16000)
-    with pytest.raises(MediaError, match=r"short.mp4: video is 0.50 s long; at least 1 s"):
-        decode_media(short)
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
     with pytest.raises(MediaError, match=r"corrupt.mp4: cannot decode"):
         decode_media(corrupt)
     with pytest.raises(MediaError, match=r"video file not found: .*absent.mp4"):
         decode_media(tmp_path / "absent.mp4")
+    for name, data in (("empty.h264", b""), ("garbage.h264", b"\x00\x00\x01" + bytes(100))):  # no frame at all
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(MediaError, match=rf"{name}: no decodable video frame"):
+            decode_media(tmp_path / name)

@@ -1,26 +1,53 @@
 import json
+import logging
 from pathlib import Path
 
 import lightning.pytorch as pl
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from omarc.datamodules.datamodule import OmniQADataModule
-from omarc.datamodules.generate import generate_benchmark
+from omarc.datamodules.generate import PALETTE, generate_benchmark, write_av
+from omarc.datamodules.media import decode_media
+from omarc.datamodules.records import NO_AUDIO_TRACK, SHORT_CLIP, QARecord
 from omarc.modules.answers import extract_answer
-from omarc.modules.evaluation import OmniQAEvaluator
+from omarc.modules.backbones.loading import load_backbone
+from omarc.modules.evaluation import MEDIA_FLAGS_KEY, FlaggedTransform, OmniQAEvaluator
+from omarc.modules.inputs import InputBuilder
 from omarc.modules.predictions import PredictionRow, PredictionWriter
+from omarc.modules.tiny import FAMILIES
 from omarc.strategies.budget import retained
 
 N_VIDEOS, QUESTIONS = 2, 4  # generate_benchmark asks 2 questions per video
+SHORT_S = 0.4  # a clip under one 1-fps bin
 
 
 @pytest.fixture(scope="module")
 def dailyomni(tmp_path_factory) -> Path:
     """A real DailyOmni-layout folder: 2 generated 4-s mp4 clips with audio, 4 questions."""
     return generate_benchmark(tmp_path_factory.mktemp("data") / "dailyomni", "dailyomni", n_videos=N_VIDEOS, seconds=4)
+
+
+def write_clip(path: Path, seconds: float, fps: int, sound: bool = True) -> Path:
+    """A real mp4 of ``seconds`` (a multiple of 1/fps): one colour per frame, a 440 Hz tone when ``sound``."""
+    colours = list(PALETTE.values())
+    frames = [np.full((56, 56, 3), colours[i % len(colours)], np.uint8) for i in range(round(seconds * fps))]
+    wave = (0.3 * np.sin(2 * np.pi * 440.0 * np.arange(round(seconds * 16000)) / 16000)).astype(np.float32)
+    return write_av(path, frames, fps, wave if sound else None, 16000)
+
+
+@pytest.fixture(scope="module")
+def lacking(tmp_path_factory) -> tuple[Path, list[str]]:
+    """A WorldSense-layout folder of 3 videos (2 questions each): the generated one with sound, one
+    without an audio track, one of 0.4 s; and the video ids in that order."""
+    root = generate_benchmark(tmp_path_factory.mktemp("data") / "worldsense", "worldsense", n_videos=3, seconds=4)
+    videos = sorted((root / "videos").glob("*.mp4"))
+    write_clip(videos[1], 4, fps=4, sound=False)
+    write_clip(videos[2], SHORT_S, fps=10)
+    return root, [v.stem for v in videos]
 
 
 def datamodule(folder: Path, **kwargs) -> OmniQADataModule:
@@ -110,6 +137,66 @@ def test_interrupted_run_resumes_without_redoing_finished_samples(tmp_path, dail
     assert again.results["test"] == pytest.approx(model.results["test"], nan_ok=True)
 
 
+@pytest.mark.parametrize("ending", ["", "\n"], ids=["no-newline", "newline"])
+def test_torn_last_row_is_dropped_with_a_warning_and_its_sample_runs_again(tmp_path, dailyomni, caplog, ending):
+    out = tmp_path / "run"
+    trainer(tmp_path, limit_test_batches=2).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni))
+    path = out / "test" / "predictions.jsonl"
+    first, second = path.read_text().splitlines(keepends=True)
+    path.write_text(first + second[: len(second) // 2] + ending)  # killed while writing the second row
+
+    dm = datamodule(dailyomni)
+    with caplog.at_level(logging.WARNING, logger="omarc.modules.predictions"):
+        trainer(tmp_path).test(OmniQAEvaluator(output_dir=str(out)), datamodule=dm)
+
+    assert f"{path}:2: torn last line" in caplog.text
+    assert dm.excluded == {json.loads(first)["id"]}  # the finished sample is not run again
+    rows = rows_of(out)
+    assert path.read_text().startswith(first) and len(rows) == QUESTIONS and len({r.id for r in rows}) == QUESTIONS
+    assert json.loads(second)["id"] in {r.id for r in rows[1:]}  # the torn one is
+
+
+def test_audio_less_video_and_short_clip_are_evaluated_flagged_and_counted(tmp_path, lacking):
+    folder, (sound, mute, short) = lacking
+    out = tmp_path / "run"
+
+    def data() -> OmniQADataModule:  # batches of 3 mix sound with no track, then no track with the short clip
+        return OmniQADataModule(benchmarks=["worldsense"], paths={"worldsense": str(folder)}, generated=False,
+                                batch_size=3)
+
+    trainer(tmp_path, limit_test_batches=1).test(OmniQAEvaluator(output_dir=str(out)), datamodule=data())
+    model = OmniQAEvaluator(output_dir=str(out))
+    trainer(tmp_path).test(model, datamodule=data())  # resumed: the first batch's rows count too
+
+    rows = rows_of(out)
+    assert [r.error for r in rows] == [None] * 6 and [r.batch_size for r in rows] == [3] * 6
+    expected = {sound: [], mute: [NO_AUDIO_TRACK], short: [SHORT_CLIP]}
+    assert {r.id: r.media_flags for r in rows} == {f"{v}_task{k}": f for v, f in expected.items() for k in (0, 1)}
+    assert all(r.tokens_in["audio"] > 0 for r in rows)  # silence stands in for the missing track
+    results = json.loads((out / "test" / "results.json").read_text())
+    assert results["media"] == {"worldsense": {NO_AUDIO_TRACK: 2, SHORT_CLIP: 2}}
+    assert results["overall"]["count"] == 6 and results["overall"]["failed"] == 0
+    assert model.results["test"][f"media/worldsense/{NO_AUDIO_TRACK}"] == 2
+
+
+@pytest.mark.parametrize("model", ["tiny", "tiny-qwen3"])
+def test_clips_lacking_media_batch_with_a_whole_one_through_each_family(tmp_path, model):
+    backbone, processor, family = load_backbone(model, device="cpu")
+    clips = [write_clip(tmp_path / "sound.mp4", 2, fps=4), write_clip(tmp_path / "mute.mp4", 2, fps=4, sound=False),
+             write_clip(tmp_path / "short.mp4", SHORT_S, fps=10)]
+    record = QARecord(id="q", benchmark="worldsense", video_path=clips[0], question="Which colour?",
+                      options=["red", "green"], answer="A")
+    transform = FlaggedTransform(InputBuilder(processor, family), "official")
+    media = [decode_media(clip, factor=FAMILIES[family].patch_size * 2) for clip in clips]
+    batch = transform.collate([transform(record, m) for m in media])
+
+    assert batch[MEDIA_FLAGS_KEY] == [[], [NO_AUDIO_TRACK], [SHORT_CLIP]] and batch["use_audio_in_video"] is True
+    audio = (batch["input_ids"] == processor.audio_token_id).sum(1)
+    assert audio[2] < audio[1] == audio[0]  # 0.4 s of audio against 2 s (silence counts as audio)
+    generation = backbone.generate(backbone.encode(batch, audio_saliency=True), max_new_tokens=2)
+    assert generation.tokens.shape[0] == 3
+
+
 def test_changed_settings_refuse_to_resume(tmp_path, dailyomni):
     out = tmp_path / "run"
     trainer(tmp_path, limit_test_batches=1).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni))
@@ -163,6 +250,26 @@ def test_prediction_file_with_a_foreign_line_is_named(tmp_path):
     path.write_text('{"id": "a", "benchmark": "b"}\n{"nonsense": 1}\n')
     with pytest.raises(ValueError, match=r"predictions.jsonl:2"):
         PredictionWriter(path).read()
+    path.write_text('{"id": "a", "benchmark": "b"}\n{"id": "c", "bench\n{"id": "d", "benchmark": "b"}\n')
+    with pytest.raises(ValueError, match=r"predictions.jsonl:2: not a prediction row"):  # torn, but not last
+        PredictionWriter(path).read()
+
+
+@pytest.mark.parametrize("torn", [b'{"id": "c", "bench', b'{"id": "c", "bench\n', b'{"id": "c", "question": "caf\xc3',
+                                  b"\0\0\0\0\0\0\n\n"], ids=["no-newline", "newline", "mid-character", "zeros"])
+def test_torn_last_line_is_left_out_then_cut_off(tmp_path, caplog, torn):
+    path = tmp_path / "predictions.jsonl"
+    whole = b'{"id": "a", "benchmark": "b"}\n{"id": "b", "benchmark": "b"}\n'  # rows of an older version
+    path.write_bytes(whole + torn)
+    writer = PredictionWriter(path)
+    with caplog.at_level(logging.WARNING, logger="omarc.modules.predictions"):
+        rows = writer.read()
+    assert [(r.id, r.media_flags) for r in rows] == [("a", []), ("b", [])]
+    assert f"{path}:3: torn last line" in caplog.text
+    writer.repair()
+    assert path.read_bytes() == whole
+    writer.write(PredictionRow(id="c", benchmark="b", media_flags=[SHORT_CLIP]))
+    assert [(r.id, r.media_flags) for r in writer.read()] == [("a", []), ("b", []), ("c", [SHORT_CLIP])]
 
 
 def test_a_batch_the_model_fails_on_is_failed_and_the_run_goes_on(tmp_path, dailyomni, monkeypatch):

@@ -6,24 +6,27 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from omarc.datamodules.records import NO_AUDIO_TRACK, SHORT_CLIP
 from omarc.modules.metrics import KEY_BYTES, QAAccuracy, format_results, nest_results
 
 T, F = True, False
+MUTE, SHORT = (NO_AUDIO_TRACK,), (SHORT_CLIP,)
 
-# id, benchmark, category, correct, failed, e2e seconds
+# id, benchmark, category, correct, failed, e2e seconds, media flags
 ROWS = [
-    ("d1", "dailyomni", "Reasoning", T, F, 1.0),
-    ("d2", "dailyomni", "Reasoning", F, F, 2.0),
-    ("d3", "dailyomni", "Inférence", T, F, 3.0),
-    ("d4", "dailyomni", "Inférence", F, T, float("nan")),
-    ("w1", "worldsense", "Recognition", T, F, 4.0),
-    ("u1", "ugc_avqa", "", F, F, 6.0),
+    ("d1", "dailyomni", "Reasoning", T, F, 1.0, ()),
+    ("d2", "dailyomni", "Reasoning", F, F, 2.0, SHORT),
+    ("d3", "dailyomni", "Inférence", T, F, 3.0, ()),
+    ("d4", "dailyomni", "Inférence", F, T, float("nan"), ()),
+    ("w1", "worldsense", "Recognition", T, F, 4.0, (NO_AUDIO_TRACK, SHORT_CLIP)),
+    ("u1", "ugc_avqa", "", F, F, 6.0, MUTE),
 ]
 
 
 def feed(metric: QAAccuracy, rows) -> None:
-    ids, benches, cats, correct, failed, secs = zip(*rows)
-    metric.update(ids, benches, cats, torch.tensor(correct), torch.tensor(failed), {"e2e_seconds": torch.tensor(secs)})
+    ids, benches, cats, correct, failed, secs, flags = zip(*rows)
+    metric.update(ids, benches, cats, torch.tensor(correct), torch.tensor(failed), {"e2e_seconds": torch.tensor(secs)},
+                  flags)
 
 
 def test_groups_match_hand_counts():
@@ -41,15 +44,22 @@ def test_groups_match_hand_counts():
     assert out["accuracy/ugc_avqa"] == 0.0
     assert not any(k.startswith("accuracy/ugc_avqa/") for k in out)  # no empty category group
     assert out["mean/e2e_seconds"] == pytest.approx((1 + 2 + 3 + 4 + 6) / 5)  # failed sample left out
+    assert {k: v for k, v in out.items() if k.startswith("media/")} == {
+        "media/dailyomni/no_audio_track": 0, "media/dailyomni/short_clip": 1,
+        "media/worldsense/no_audio_track": 1, "media/worldsense/short_clip": 1,
+        "media/ugc_avqa/no_audio_track": 1, "media/ugc_avqa/short_clip": 0,
+    }
 
 
 def test_repeated_ids_count_once_first_row_wins():
     m = QAAccuracy(stats=("e2e_seconds",))
     feed(m, ROWS[:2])
-    feed(m, [("d1", "dailyomni", "Reasoning", F, F, 0.0), ("d1", "worldsense", "x", T, F, 0.0)])
+    feed(m, [("d1", "dailyomni", "Reasoning", F, F, 0.0, MUTE), ("d1", "worldsense", "x", T, F, 0.0, MUTE)])
     out = m.compute()
     assert out["count"] == 3  # (dailyomni, d1) twice -> once; (worldsense, d1) is another sample
     assert out["accuracy/dailyomni"] == pytest.approx(1 / 2)
+    assert out["media/dailyomni/no_audio_track"] == 0 and out["media/dailyomni/short_clip"] == 1  # first row's flags
+    assert out["media/worldsense/no_audio_track"] == 1
 
 
 def test_bad_inputs_are_named():
@@ -60,6 +70,10 @@ def test_bad_inputs_are_named():
         m.update(["a"], ["b"], ["c"], torch.tensor([T]), torch.tensor([F]), {"speed": torch.tensor([1.0])})
     with pytest.raises(ValueError, match="one entry per sample"):
         m.update(["a", "b"], ["b"], ["c"], torch.tensor([T]), torch.tensor([F]))
+    with pytest.raises(ValueError, match="unknown media flags"):
+        m.update(["a"], ["b"], ["c"], torch.tensor([T]), torch.tensor([F]), flags=[("blurry",)])
+    with pytest.raises(ValueError, match="one entry per sample"):
+        m.update(["a"], ["b"], ["c"], torch.tensor([T]), torch.tensor([F]), flags=[(), ()])
 
 
 def test_nest_and_format():
@@ -69,8 +83,12 @@ def test_nest_and_format():
     tree = nest_results(flat)
     assert tree["benchmarks"]["dailyomni"]["categories"]["Reasoning"]["count"] == 2
     assert tree["means"]["e2e_seconds"] == pytest.approx(3.2)
+    assert tree["media"]["worldsense"] == {"no_audio_track": 1, "short_clip": 1}
+    assert tree["media"]["dailyomni"] == {"no_audio_track": 0, "short_clip": 1}
     table = format_results(flat)
     assert "  Inférence" in table and "50.0%" in table and table.splitlines()[1].startswith("all")
+    assert ("evaluated with less media (samples): dailyomni 1 short_clip, ugc_avqa 1 no_audio_track, "
+            "worldsense 1 no_audio_track, worldsense 1 short_clip") in table
     assert table.splitlines()[-1] == "per batch (mean): end-to-end s 3.2"
 
 
