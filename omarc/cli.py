@@ -8,27 +8,43 @@ Shortcuts on top of LightningCLI's own ``--model.*`` / ``--data.*`` / ``--traine
 
 Every option can also come from YAML (``--config file.yaml``), shortcuts included. With no data
 given, the run uses the embedded default: a small generated set of real mp4 files with audio.
+``--data`` takes one benchmark's folder (recognised by its layout, or named by ``--benchmark``) or
+a folder of benchmark folders.
+
+A bad option or config value (found while parsing, building the model, data and trainer, or looking
+for the data folders) is one line on stderr, ``omarc: error: ...``, and exit status 2; ``--debug``
+or ``OMARC_DEBUG=1`` raises it with its traceback instead. Errors of the run itself keep theirs.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
+from jsonargparse import ArgumentError, Namespace
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningCLI
 
-from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name
+from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name, check_folder, detect_benchmark
 from omarc.datamodules.datamodule import OmniQADataModule
 from omarc.modules.evaluation import OmniQAEvaluator
 from omarc.strategies import STRATEGIES
+from omarc.strategies.registry import check_strategy
+from omarc.strategies.base import check_ratio
 
 #: Top-level shortcut options, folded into the model's and the datamodule's own options.
 SHORTCUTS = ("strategy", "ratio", "benchmark", "data_folder")
 #: Options whose bare value is a model name / a folder rather than a config for the whole group.
 GROUP_VALUE_FLAGS = {"--model": "--model.model", "--data": "--data_folder"}
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+#: What building the configured objects raises for a bad option or config value.
+USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, MisconfigurationException)
 
 
 #: Experiment commands beside LightningCLI's own: name -> "module:function" (typed signature = options).
@@ -44,8 +60,27 @@ def catalogue() -> str:
         f"Benchmarks (--benchmark): {', '.join(BENCHMARKS)}. "
         "Shortcuts: --strategy NAME --ratio R --model NAME_OR_CHECKPOINT --data FOLDER --benchmark NAME. "
         "Experiments: omarc bench (latency and memory per strategy and ratio), "
-        "omarc sweep (several test runs, one table); each has --help."
+        "omarc sweep (several test runs, one table); each has --help. "
+        "A bad option is one line on stderr; --debug (or OMARC_DEBUG=1) shows its traceback."
     )
+
+
+class UsageError(Exception):
+    """A bad option or config value, found before anything runs: ``omarc`` prints it as one line."""
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Re-raise what a bad option or config value raises (:data:`USER_ERRORS`) as a :class:`UsageError`."""
+    try:
+        yield
+    except USER_ERRORS as e:
+        raise UsageError(e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from e
+
+
+def error_line(error: Exception) -> str:
+    """``error`` on one line; jsonargparse's ``Parser key "model.ratio": ...`` reads ``--model.ratio: ...``."""
+    return re.sub(r'^Parser key "([^"]+)":', r"--\1:", " ".join(str(error).split()))
 
 
 def run_experiment(name: str, argv: list[str]):
@@ -56,7 +91,8 @@ def run_experiment(name: str, argv: list[str]):
 
     module, function = EXPERIMENTS[name].split(":")
     target = getattr(import_module(module), function)
-    return CLI(target, args=argv, as_positional=False, description=f"omarc {name}: {target.__doc__.splitlines()[0]} {catalogue()}")
+    description = f"omarc {name}: {target.__doc__.splitlines()[0]} {catalogue()}"
+    return CLI(target, args=argv, as_positional=False, description=description, exit_on_error=False)
 
 
 def model_class(argv: list[str]) -> type:
@@ -87,21 +123,41 @@ def _is_config(value: str) -> bool:
 
 
 class OmarcCLI(LightningCLI):
-    """LightningCLI plus the shortcuts, folded into ``model.*`` / ``data.*`` before anything is built."""
+    """LightningCLI plus the shortcuts, folded into ``model.*`` / ``data.*`` before anything is built.
+
+    What a bad option or config value raises while the objects are built is a :class:`UsageError`.
+    """
 
     def add_arguments_to_parser(self, parser) -> None:
-        parser.add_argument("--strategy", type=str | None, default=None,
+        parser.add_argument("--strategy", type=str, default=None,
                             help=f"compressor, shortcut for --model.strategy: {', '.join(sorted(STRATEGIES))}")
-        parser.add_argument("--ratio", type=float | None, default=None,
+        parser.add_argument("--ratio", type=float, default=None,
                             help="fraction of audio and video tokens removed, shortcut for --model.ratio (0.7 keeps 3 tokens in 10)")
-        parser.add_argument("--benchmark", type=str | None, default=None,
+        parser.add_argument("--benchmark", type=str, default=None,
                             help=f"benchmark name(s), comma separated: {', '.join(BENCHMARKS)}")
-        parser.add_argument("--data_folder", type=str | None, default=None,
-                            help="what --data FOLDER sets: one benchmark's folder (with --benchmark) or a folder of them")
+        parser.add_argument("--data_folder", type=str, default=None,
+                            help="what --data FOLDER sets: one benchmark's folder (recognised by its files, "
+                                 "or named by --benchmark) or a folder of them")
+
+    def parse_arguments(self, parser, args) -> None:
+        """Parse, then check the shortcuts at once: a bad one is reported before Lightning seeds and logs."""
+        super().parse_arguments(parser, args)
+        with user_errors():
+            shortcut_options(self.run_config())
+
+    def run_config(self) -> Namespace:
+        """The parsed options of the subcommand (of the whole command without one)."""
+        subcommand = self.config.get("subcommand")
+        return self.config[subcommand] if subcommand else self.config
+
+    def folded_config(self) -> Namespace:
+        """:meth:`run_config` with the shortcuts folded in (after a checkpoint's hyperparameters are merged)."""
+        config = self.run_config()
+        fold_shortcuts(config)
+        return config
 
     def before_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand] if self.subcommand else self.config
-        fold_shortcuts(config)
+        config = self.folded_config()
         data = config.data
         if data.data_dir is None and not data.paths and data.generated:
             print(
@@ -111,33 +167,72 @@ class OmarcCLI(LightningCLI):
                 + (" (a tiny random model: expect chance-level answers)" if config.model.model.startswith("tiny") else "")
             )
 
+    def instantiate_classes(self) -> None:
+        with user_errors():
+            super().instantiate_classes()
 
-def fold_shortcuts(config) -> None:
-    """Move ``strategy``, ``ratio``, ``benchmark``, ``data_folder`` into the model / data options, in place."""
+    def instantiate_trainer(self, **kwargs) -> Trainer:
+        """Check the data folders first: a missing one is reported before the trainer logs anything."""
+        if self.subcommand is not None:
+            check_data(self.datamodule, self.subcommand)
+        return super().instantiate_trainer(**kwargs)
+
+
+def shortcut_options(config: Namespace) -> dict[str, Any]:
+    """The ``model.*`` / ``data.*`` values that ``strategy``, ``ratio``, ``benchmark``, ``data_folder`` set.
+
+    A bad value raises a ValueError (FileNotFoundError for a missing folder) whose message names the option.
+    """
+    options: dict[str, Any] = {}
     if config.strategy is not None:
-        config.model.strategy = config.strategy
+        check_strategy(config.strategy, "--strategy")
+        options["model.strategy"] = config.strategy
     if config.ratio is not None:
-        config.model.ratio = config.ratio
-    names = [benchmark_name(b) for b in config.benchmark.split(",")] if config.benchmark else None
-    if names:
-        config.data.benchmarks = names
+        check_ratio(config.ratio, "--ratio")
+        options["model.ratio"] = config.ratio
+    try:
+        names = [benchmark_name(b) for b in config.benchmark.split(",")] if config.benchmark else None
+    except ValueError as e:
+        raise ValueError(f"--benchmark: {e}") from e
     if config.data_folder is not None:
         folder = Path(config.data_folder)
         if not folder.is_dir():
             raise FileNotFoundError(f"--data {folder}: no such folder")
-        if names is None:
-            names = [n for n in BENCHMARKS if (folder / n).is_dir()]
-            if not names:
-                raise ValueError(f"--data {folder}: no benchmark subfolder ({', '.join(BENCHMARKS)}); pass --benchmark NAME")
-            config.data.benchmarks = names
+        names = names or [n for n in BENCHMARKS if (folder / n).is_dir()] or [_detect(folder)]
         if all((folder / n).is_dir() for n in names):
-            config.data.data_dir = str(folder)
+            options["data.data_dir"] = str(folder)
         elif len(names) == 1:
-            config.data.paths = {names[0]: str(folder)}
+            options["data.paths"] = {names[0]: str(folder)}
         else:
             raise ValueError(f"--data {folder}: expected one subfolder per benchmark {names}")
+    if names:
+        options["data.benchmarks"] = names
+    return options
+
+
+def fold_shortcuts(config: Namespace) -> None:
+    """Move the shortcuts into the model / data options (:func:`shortcut_options`), in place."""
+    for key, value in shortcut_options(config).items():
+        config[key] = value
     for name in SHORTCUTS:
-        setattr(config, name, None)
+        config[name] = None
+
+
+def _detect(folder: Path) -> str:
+    try:
+        return detect_benchmark(folder)
+    except ValueError as e:
+        raise ValueError(f"--data {e}; or subfolders named {', '.join(BENCHMARKS)}; or pass --benchmark NAME") from e
+
+
+def check_data(datamodule: OmniQADataModule, subcommand: str) -> None:
+    """A missing benchmark folder or annotation file that ``subcommand`` would read, found before it runs."""
+    reads = [(name, datamodule.split) for name in datamodule.benchmarks]
+    if subcommand == "fit":
+        reads += [(name, datamodule.train_split) for name in datamodule.train_benchmarks]
+    for name, split in reads:
+        if name in datamodule.paths or datamodule.data_dir is not None or not datamodule.generated:
+            check_folder(name, datamodule.folder(name), split)
 
 
 def _build(cli_class: type[OmarcCLI], argv: list[str]) -> OmarcCLI:
@@ -150,7 +245,7 @@ def _build(cli_class: type[OmarcCLI], argv: list[str]) -> OmarcCLI:
             model_class(argv),
             OmniQADataModule,
             args=expand_shortcuts(argv),
-            parser_kwargs={"description": description, **subcommand_help},
+            parser_kwargs={"description": description, "exit_on_error": False, **subcommand_help},
             save_config_kwargs={"overwrite": True},
         )
 
@@ -162,15 +257,16 @@ class _Resolved(Exception):
 
 class _ResolveOnly(OmarcCLI):
     def before_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand] if self.subcommand else self.config
-        fold_shortcuts(config)
-        resolved = config.as_dict()
+        resolved = self.folded_config().as_dict()
         resolved.pop("config", None)  # where the options came from, not what they are
         raise _Resolved(resolved)
 
 
 def resolve_config(argv: list[str]) -> dict:
-    """The run config ``argv`` resolves to (shortcuts folded, defaults filled); nothing is built or run."""
+    """The run config ``argv`` resolves to (shortcuts folded, defaults filled); nothing is built or run.
+
+    A bad option raises jsonargparse's ArgumentError (parsing) or a :class:`UsageError`.
+    """
     try:
         _build(_ResolveOnly, list(argv))
     except _Resolved as done:
@@ -179,14 +275,24 @@ def resolve_config(argv: list[str]) -> dict:
 
 
 def run_cli(argv: list[str] | None = None) -> OmarcCLI:
-    """Parse ``argv`` (default ``sys.argv[1:]``), build the classes and run the subcommand."""
+    """Parse ``argv`` (default ``sys.argv[1:]``), build the classes and run the subcommand.
+
+    A bad option raises jsonargparse's ArgumentError (parsing) or a :class:`UsageError` (building).
+    """
     return _build(OmarcCLI, list(sys.argv[1:] if argv is None else argv))
 
 
 def main() -> None:
-    """Console entry point ``omarc``."""
-    argv = sys.argv[1:]
-    if argv and argv[0] in EXPERIMENTS:
-        run_experiment(argv[0], argv[1:])
-        return
-    run_cli(argv)
+    """Console entry point ``omarc``: a bad option is ``omarc: error: ...`` on stderr and exit status 2."""
+    debug = "--debug" in sys.argv[1:] or os.environ.get("OMARC_DEBUG", "") not in ("", "0")
+    argv = [a for a in sys.argv[1:] if a != "--debug"]
+    try:
+        if argv and argv[0] in EXPERIMENTS:
+            run_experiment(argv[0], argv[1:])
+        else:
+            run_cli(argv)
+    except (ArgumentError, UsageError) as e:
+        if debug:
+            raise
+        print(f"omarc: error: {error_line(e)}", file=sys.stderr)
+        sys.exit(2)

@@ -1,11 +1,14 @@
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from omarc.cli import expand_shortcuts, model_class, resolve_config, run_cli
+from omarc.cli import UsageError, expand_shortcuts, model_class, resolve_config, run_cli
+from omarc.datamodules.benchmarks import BENCHMARKS
+from omarc.datamodules.generate import generate_all
 from omarc.modules.evaluation import OmniQAEvaluator
 from omarc.modules.predictions import PredictionWriter
 from omarc.strategies.budget import retained
@@ -90,10 +93,44 @@ def test_data_folder_shortcut(tmp_path):
     assert one["data"]["paths"] == {"worldsense": str(tmp_path / "worldsense")}
     parent = resolve_config(["test", "--data", str(tmp_path)])
     assert parent["data"]["data_dir"] == str(tmp_path) and parent["data"]["benchmarks"] == ["worldsense"]
-    with pytest.raises(FileNotFoundError, match="no such folder"):
+    with pytest.raises(UsageError, match="no such folder"):
         resolve_config(["test", "--data", str(tmp_path / "missing")])
-    with pytest.raises(ValueError, match="pass --benchmark"):
+    with pytest.raises(UsageError, match="pass --benchmark"):
         resolve_config(["test", "--data", str(tmp_path / "worldsense")])
+
+
+@pytest.fixture(scope="module")
+def benchmark_folders(tmp_path_factory) -> dict[str, Path]:
+    """One generated folder per benchmark, each in its published layout, under one parent folder."""
+    return generate_all(tmp_path_factory.mktemp("benchmarks"), n_videos=1, seconds=2)
+
+
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_one_benchmark_folder_is_recognised_by_its_layout(name, benchmark_folders):
+    folder = str(benchmark_folders[name])
+    resolved = resolve_config(["test", "--data", folder])
+    assert resolved["data"]["benchmarks"] == [name] and resolved["data"]["paths"] == {name: folder}
+    assert resolved["data"]["data_dir"] is None
+
+
+def test_a_folder_of_benchmark_folders_reads_them_all(benchmark_folders):
+    parent = str(benchmark_folders["worldsense"].parent)
+    resolved = resolve_config(["test", "--data", parent])
+    assert resolved["data"]["benchmarks"] == list(BENCHMARKS) and resolved["data"]["data_dir"] == parent
+
+
+def test_a_folder_without_one_layout_is_a_clear_error(tmp_path, benchmark_folders):
+    with pytest.raises(UsageError, match="has no benchmark's layout") as none:
+        resolve_config(["test", "--data", str(tmp_path)])
+    for looked_for in ("qa.json + Videos/", "worldsense_qa.json", "data.json + videos/", "ugc_avqa_*.json", "pass --benchmark"):
+        assert looked_for in str(none.value)
+    both = tmp_path / "both"
+    shutil.copytree(benchmark_folders["dailyomni"], both)
+    shutil.copy(benchmark_folders["worldsense"] / "worldsense_qa.json", both)
+    with pytest.raises(UsageError, match=r"several benchmarks \(dailyomni, worldsense\)"):
+        resolve_config(["test", "--data", str(both)])
+    named = resolve_config(["test", "--data", str(both), "--benchmark", "worldsense"])
+    assert named["data"]["paths"] == {"worldsense": str(both)}
 
 
 def test_expand_shortcuts(tmp_path):

@@ -1,4 +1,4 @@
-"""Benchmarks by name: ``BENCHMARKS["worldsense"](root, split)`` -> :class:`ReadResult`."""
+"""Benchmarks by name: ``BENCHMARKS["worldsense"](root, split)`` -> :class:`ReadResult`; a folder's by its layout."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from omarc.datamodules.common import ReadResult
 
 Reader = Callable[[Path, str], ReadResult]
 
-BENCHMARKS: dict[str, Reader] = {
-    dailyomni.NAME: dailyomni.read,
-    worldsense.NAME: worldsense.read,
-    omnivideobench.NAME: omnivideobench.read,
-    ugc_avqa.NAME: ugc_avqa.read,
-}
+_READERS = (dailyomni, worldsense, omnivideobench, ugc_avqa)
+BENCHMARKS: dict[str, Reader] = {m.NAME: m.read for m in _READERS}
+#: Each benchmark's annotation file name (``{split}`` stands for the split where it depends on it).
+ANNOTATIONS: dict[str, str] = {m.NAME: m.ANNOTATIONS for m in _READERS}
+#: What identifies each benchmark's folder: names (glob patterns) that are all in it.
+LAYOUTS: dict[str, tuple[str, ...]] = {m.NAME: m.LAYOUT for m in _READERS}
 
 
 def read_benchmark(name: str, root: str | Path, split: str = "test") -> ReadResult:
@@ -30,3 +30,24 @@ def benchmark_name(name: str) -> str:
     if key is None:
         raise ValueError(f"unknown benchmark {name!r}; choose one of: {', '.join(BENCHMARKS)}")
     return key
+
+
+def detect_benchmark(folder: str | Path) -> str:
+    """The benchmark whose published layout ``folder`` has; none or several is a ValueError saying what was looked for."""
+    folder = Path(folder)
+    found = [name for name, layout in LAYOUTS.items() if all(any(folder.glob(p)) for p in layout)]
+    if len(found) == 1:
+        return found[0]
+    looked_for = "; ".join(f"{' + '.join(layout)} ({name})" for name, layout in LAYOUTS.items())
+    problem = f"has the layouts of several benchmarks ({', '.join(found)})" if found else "has no benchmark's layout"
+    raise ValueError(f"{folder} {problem}; looked for {looked_for}")
+
+
+def check_folder(name: str, folder: str | Path, split: str = "test") -> None:
+    """A FileNotFoundError when ``folder`` or the annotation file of benchmark ``name`` at ``split`` is missing."""
+    name, folder = benchmark_name(name), Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"benchmark folder for {name!r} not found: {folder}")
+    path = folder / ANNOTATIONS[name].format(split=split)
+    if not path.is_file():
+        raise FileNotFoundError(f"{name} annotation file not found: {path}")

@@ -25,6 +25,8 @@ from omarc.datamodules.records import QARecord
 
 NAME = "dailyomni"
 ANNOTATIONS = "qa.json"
+#: What identifies a Daily-Omni folder: these names (glob patterns) are all in it.
+LAYOUT = (ANNOTATIONS, "Videos/")
 
 
 def video_files(root: Path, video_id: str) -> tuple[Path, Path]:

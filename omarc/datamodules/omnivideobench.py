@@ -25,6 +25,8 @@ from omarc.datamodules.records import QARecord
 
 NAME = "omnivideobench"
 ANNOTATIONS = "data.json"
+#: What identifies an OmniVideoBench folder: these names (glob patterns) are all in it.
+LAYOUT = (ANNOTATIONS, "videos/")
 
 
 def read(root: str | Path, split: str = "test") -> ReadResult:

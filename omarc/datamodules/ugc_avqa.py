@@ -36,6 +36,10 @@ from omarc.datamodules.records import QARecord
 
 NAME = "ugc_avqa"
 SPLITS = ("test", "train")
+#: The annotation file of a split.
+ANNOTATIONS = "ugc_avqa_{split}.json"
+#: What identifies a UGC-AVQA folder: these names (glob patterns) are all in it.
+LAYOUT = (ANNOTATIONS.format(split="*"),)
 CATEGORIES = ("AVEP", "AVST", "CSAVA", "FGAVC")
 CATEGORY_ALIASES = {
     "avep": "AVEP",
@@ -54,7 +58,7 @@ CATEGORY_ALIASES = {
 
 
 def annotations(split: str) -> str:
-    return f"ugc_avqa_{split}.json"
+    return ANNOTATIONS.format(split=split)
 
 
 def canonical_category(name: str) -> str:

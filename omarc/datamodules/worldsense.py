@@ -24,6 +24,8 @@ from omarc.datamodules.records import QARecord
 
 NAME = "worldsense"
 ANNOTATIONS = "worldsense_qa.json"
+#: What identifies a WorldSense folder: these names (glob patterns) are all in it.
+LAYOUT = (ANNOTATIONS,)
 
 
 def read(root: str | Path, split: str = "test") -> ReadResult:

@@ -24,8 +24,13 @@ def register(name: str) -> Callable[[C], C]:
     return wrap
 
 
+def check_strategy(name: str, option: str = "strategy") -> None:
+    """A ValueError naming ``option`` and the registered names when ``name`` is not one of them."""
+    if name not in STRATEGIES:
+        raise ValueError(f"{option}: unknown strategy {name!r}; choose one of: {', '.join(sorted(STRATEGIES))}")
+
+
 def build_compressor(name: str, **kwargs) -> Compressor:
     """Build a registered strategy with ``ratio``, ``audio_ratio``, ``video_ratio`` and its own options."""
-    if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; choose one of: {', '.join(sorted(STRATEGIES))}")
+    check_strategy(name)
     return STRATEGIES[name](**kwargs)
