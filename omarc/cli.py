@@ -33,10 +33,10 @@ from lightning.pytorch.cli import LightningCLI
 
 from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name, check_folder, detect_benchmark
 from omarc.datamodules.datamodule import OmniQADataModule
-from omarc.modules.evaluation import OmniQAEvaluator
+from omarc.modules.evaluation.evaluator import OmniQAEvaluator
 from omarc.strategies import STRATEGIES
-from omarc.strategies.registry import check_strategy
 from omarc.strategies.base import check_ratio
+from omarc.strategies.registry import check_strategy
 
 #: Top-level shortcut options, folded into the model's and the datamodule's own options.
 SHORTCUTS = ("strategy", "ratio", "benchmark", "data_folder")
@@ -98,7 +98,7 @@ def run_experiment(name: str, argv: list[str]):
 def model_class(argv: list[str]) -> type:
     """``fit`` trains with C-GRPO; every other subcommand evaluates."""
     if "fit" in [a for a in argv if not a.startswith("-")][:1]:
-        from omarc.modules.cgrpo import CGRPOModule
+        from omarc.modules.training.cgrpo import CGRPOModule
 
         return CGRPOModule
     return OmniQAEvaluator

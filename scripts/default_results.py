@@ -25,17 +25,16 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from omarc.datamodules.benchmarks import BENCHMARKS, read_benchmark
+from omarc.datamodules.benchmarks import BENCHMARKS, build_prompt, read_benchmark
 from omarc.datamodules.datamodule import OmniQADataModule, ensure_generated
 from omarc.datamodules.generate import generate_benchmark
 from omarc.datamodules.media import decode_media
 from omarc.datamodules.records import QARecord
 from omarc.defaults import DEFAULT_MODEL_DIR, DEFAULT_TASK
-from omarc.modules.answers import extract_answer
+from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
-from omarc.modules.inputs import InputBuilder
-from omarc.modules.prompts import build_prompt
-from omarc.modules.sft import MAX_ANSWER_TOKENS
+from omarc.modules.evaluation.answers import extract_answer
+from omarc.recipes.default_model import MAX_ANSWER_TOKENS
 from omarc.strategies import build_compressor
 
 RATIOS = (0.55, 0.7)  # the paper's Table 4 ratios (0.7 = the main setting, 30 % kept)
@@ -103,7 +102,7 @@ def evaluate_generated(model: str, root: Path, n_videos: int, seed: int) -> dict
 
 def cgrpo(model: str, root: Path, seed: int, steps: int, batch_size: int, lr: float, log_dir: Path) -> Path:
     """A short C-GRPO run at ratio 0.7 on generated UGC-AVQA training clips; returns the exported model."""
-    from omarc.modules.cgrpo import CGRPOModule  # noqa: PLC0415 - only this part needs it
+    from omarc.modules.training.cgrpo import CGRPOModule  # noqa: PLC0415 - only this part needs it
 
     data = root / "ugc_avqa"
     kwargs = DEFAULT_TASK.generation_kwargs()

@@ -20,15 +20,14 @@ from pathlib import Path
 
 import torch
 
-from omarc.datamodules.benchmarks import read_benchmark
+from omarc.datamodules.benchmarks import build_prompt, read_benchmark
 from omarc.datamodules.generate import generate_benchmark
 from omarc.datamodules.media import decode_media
 from omarc.defaults import DEFAULT_MODEL, DEFAULT_TASK
-from omarc.modules.answers import extract_answer
+from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
-from omarc.modules.inputs import InputBuilder
-from omarc.modules.prompts import build_prompt
-from omarc.modules.sft import MAX_ANSWER_TOKENS
+from omarc.modules.evaluation.answers import extract_answer
+from omarc.recipes.default_model import MAX_ANSWER_TOKENS
 from omarc.strategies import build_compressor
 from omarc.strategies.sequence import Modality
 

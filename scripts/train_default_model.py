@@ -31,9 +31,13 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch.utils.data import DataLoader
 
 from omarc.defaults import DEFAULT_FAMILY, DEFAULT_MODEL_DIR, DEFAULT_TASK, TaskSpec
-from omarc.modules.inputs import InputBuilder
-from omarc.modules.sft import (
-    GeneratedQADataset, SFTModule, build_untrained_model, export_pretrained, single_thread_worker,
+from omarc.modules.backbones.inputs import InputBuilder
+from omarc.recipes.default_model import (
+    GeneratedQADataset,
+    SFTModule,
+    build_untrained_model,
+    export_pretrained,
+    single_thread_worker,
 )
 
 VAL_SEED = 10_000  # held-out stream: disjoint from the training stream (seed 0..) by construction

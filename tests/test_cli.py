@@ -9,8 +9,8 @@ import yaml
 from omarc.cli import UsageError, expand_shortcuts, model_class, resolve_config, run_cli
 from omarc.datamodules.benchmarks import BENCHMARKS
 from omarc.datamodules.generate import generate_all
-from omarc.modules.evaluation import OmniQAEvaluator
-from omarc.modules.predictions import PredictionWriter
+from omarc.modules.evaluation.evaluator import OmniQAEvaluator
+from omarc.modules.evaluation.predictions import PredictionWriter
 from omarc.strategies.budget import retained
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ def test_omarc_test_on_the_embedded_default_prints_results_and_resumes(workdir, 
 
     # Same run from YAML: resumes (run.json must match) and only does the 2 missing samples.
     config = write_yaml(workdir / "run.yaml", {"model": {"strategy": "omac", "ratio": 0.7}, "data": {"limit": 1}})
-    with caplog.at_level(logging.WARNING, logger="omarc.modules.evaluation"):
+    with caplog.at_level(logging.WARNING, logger="omarc.modules.evaluation.evaluator"):
         run_cli(["test", "--config", config])
     assert "resuming: 2 finished sample(s)" in caplog.text
     rows = PredictionWriter(path).read()
@@ -150,7 +150,7 @@ def test_help_lists_strategies_and_benchmarks(argv, capsys):
 
 
 def test_subcommand_picks_the_module():
-    from omarc.modules.cgrpo import CGRPOModule
+    from omarc.modules.training.cgrpo import CGRPOModule
 
     assert model_class(["fit", "--strategy", "omac"]) is CGRPOModule
     for sub in ("validate", "test", "predict"):

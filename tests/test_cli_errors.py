@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from omarc.cli import UsageError, main
-from omarc.modules.evaluation import OmniQAEvaluator
+from omarc.modules.evaluation.evaluator import OmniQAEvaluator
 
 STRATEGY_ERROR = "omarc: error: --strategy: unknown strategy 'bogus'; choose one of: full, omac, omac_va, omnizip"
 

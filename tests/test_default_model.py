@@ -10,18 +10,22 @@ import numpy as np
 import pytest
 import torch
 
-from omarc.datamodules.benchmarks import read_benchmark
+from omarc.datamodules.benchmarks import build_prompt, read_benchmark
 from omarc.datamodules.generate import PALETTE, generate_benchmark, plan_clip, render, write_av
 from omarc.datamodules.media import decode_media
 from omarc.defaults import DEFAULT_FAMILY, DEFAULT_MODEL, DEFAULT_MODEL_DIR, DEFAULT_TASK
-from omarc.modules.answers import extract_answer
+from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
-from omarc.modules.inputs import InputBuilder
-from omarc.modules.prompts import build_prompt
-from omarc.modules.sft import (
-    MAX_ANSWER_TOKENS, GeneratedQADataset, SFTModule, answer_ids, build_untrained_model, render_media,
+from omarc.modules.backbones.tiny import build_tiny_tokenizer
+from omarc.modules.evaluation.answers import extract_answer
+from omarc.recipes.default_model import (
+    MAX_ANSWER_TOKENS,
+    GeneratedQADataset,
+    SFTModule,
+    answer_ids,
+    build_untrained_model,
+    render_media,
 )
-from omarc.modules.tiny import build_tiny_tokenizer
 
 HELD_OUT_SEED = 777  # evaluation clips no test or training run uses elsewhere
 MAX_MODEL_MB = 8  # "a few MB": the packaged folder must stay small
@@ -69,7 +73,7 @@ def test_one_video_grid_per_second_and_short_prompts(untrained, tmp_path):
 
 
 def _example(index: int):
-    from omarc.modules.sft import make_example
+    from omarc.recipes.default_model import make_example
 
     return make_example(DEFAULT_TASK, seed=5, index=index)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 
 from omarc.datamodules.media import decode_media
+from omarc.datamodules.prompts import Prompt
 from omarc.modules.backbones.base import OmniBackbone, synchronize
-from omarc.modules.inputs import InputBuilder
-from omarc.modules.prompting import Prompt
+from omarc.modules.backbones.inputs import InputBuilder
 from omarc.strategies import Compressor, Modality
 
 STAGES = ("decode", "processor", "encoders", "compressor", "prefill", "decode_steps")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -20,13 +19,12 @@ from omarc.bench.pipeline import STAGES, PassTiming, timed_pass
 from omarc.bench.report import markdown_table, speedup_plot
 from omarc.bench.stats import summarize
 from omarc.datamodules.generate import generate_benchmark
+from omarc.datamodules.prompts import QWEN_OMNI_SYSTEM, Prompt
 from omarc.defaults import DEFAULT_MODEL
 from omarc.modules.backbones.base import OmniBackbone
+from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import TINY, architecture_config, build_architecture, load_backbone
-from omarc.modules.inputs import InputBuilder
-from omarc.modules.prompting import Prompt
-from omarc.modules.prompts import QWEN_OMNI_SYSTEM
-from omarc.modules.tiny import build_tiny_processor, special_config_fields
+from omarc.modules.backbones.tiny import build_tiny_processor, special_config_fields
 from omarc.strategies import build_compressor
 
 PATCH_CELL = 28  # pixels per merged Qwen2.5-Omni video token side (14-px patches, 2x2 merge)

@@ -7,6 +7,8 @@ from typing import Callable
 
 from omarc.datamodules import dailyomni, omnivideobench, ugc_avqa, worldsense
 from omarc.datamodules.common import ReadResult
+from omarc.datamodules.prompts import PROMPT_STYLES, Prompt, default_prompt, reasoning_prompt
+from omarc.datamodules.records import QARecord
 
 Reader = Callable[[Path, str], ReadResult]
 
@@ -16,6 +18,10 @@ BENCHMARKS: dict[str, Reader] = {m.NAME: m.read for m in _READERS}
 ANNOTATIONS: dict[str, str] = {m.NAME: m.ANNOTATIONS for m in _READERS}
 #: What identifies each benchmark's folder: names (glob patterns) that are all in it.
 LAYOUTS: dict[str, tuple[str, ...]] = {m.NAME: m.LAYOUT for m in _READERS}
+#: Each benchmark's own evaluation prompt, where it publishes one.
+OFFICIAL_PROMPTS: dict[str, Callable[[QARecord], Prompt]] = {
+    m.NAME: m.official_prompt for m in _READERS if hasattr(m, "official_prompt")
+}
 
 
 def read_benchmark(name: str, root: str | Path, split: str = "test") -> ReadResult:
@@ -23,10 +29,26 @@ def read_benchmark(name: str, root: str | Path, split: str = "test") -> ReadResu
     return BENCHMARKS[benchmark_name(name)](Path(root), split)
 
 
+def build_prompt(record: QARecord, style: str = "official") -> Prompt:
+    """The :class:`Prompt` for ``record`` in ``style`` (one of ``PROMPT_STYLES``); ``official`` falls
+    back to the default wording for a benchmark without its own."""
+    if style == "reasoning":
+        return reasoning_prompt(record)
+    if style == "default":
+        return default_prompt(record)
+    if style == "official":
+        return OFFICIAL_PROMPTS.get(_fold(record.benchmark), default_prompt)(record)
+    raise ValueError(f"prompt_style must be one of {', '.join(PROMPT_STYLES)}, got {style!r}")
+
+
+def _fold(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
+
+
 def benchmark_name(name: str) -> str:
     """The registry name of ``name`` ("Daily-Omni", "UGC-AVQA" and "ugc_avqa" all match)."""
-    folded = {k.replace("_", ""): k for k in BENCHMARKS}
-    key = folded.get(name.lower().replace("-", "").replace("_", ""))
+    folded = {_fold(k): k for k in BENCHMARKS}
+    key = folded.get(_fold(name))
     if key is None:
         raise ValueError(f"unknown benchmark {name!r}; choose one of: {', '.join(BENCHMARKS)}")
     return key

@@ -21,6 +21,7 @@ from omarc.datamodules.common import (
     parse_options,
     require_split,
 )
+from omarc.datamodules.prompts import QWEN_OMNI_SYSTEM, Prompt, letter_list, raw_options
 from omarc.datamodules.records import QARecord
 
 NAME = "dailyomni"
@@ -76,3 +77,20 @@ def read(root: str | Path, split: str = "test") -> ReadResult:
         except RecordError as e:
             result.issues.append(issue(path, i, rid, e, category))
     return result
+
+
+def official_prompt(record: QARecord) -> Prompt:
+    """The benchmark's own evaluation prompt."""
+    return Prompt(
+        system=QWEN_OMNI_SYSTEM,
+        user_prefix=(
+            "Your task is to accurately answer multiple-choice questions based on the given video.\n"
+            "Select the single most accurate answer from the given choices.\n"
+        ),
+        # The official script prints the Python list of choices as is.
+        query=f"Question: {record.question}\nChoices: {raw_options(record)}",
+        user_suffix=(
+            "\nYour answer should be a capital letter representing your choice: "
+            f"{letter_list(record.letters)}. Don't generate any other text."
+        ),
+    )

@@ -21,6 +21,7 @@ from omarc.datamodules.common import (
     parse_options,
     require_split,
 )
+from omarc.datamodules.prompts import QWEN_OMNI_SYSTEM, Prompt, letter_list, raw_options
 from omarc.datamodules.records import QARecord
 
 NAME = "omnivideobench"
@@ -74,3 +75,16 @@ def read(root: str | Path, split: str = "test") -> ReadResult:
                 result.issues.append(issue(path, index, rid, e, category))
             index += 1
     return result
+
+
+def official_prompt(record: QARecord) -> Prompt:
+    """The benchmark's own evaluation prompt."""
+    return Prompt(
+        system=QWEN_OMNI_SYSTEM,
+        user_prefix="You are given a video. Based on the content of the video, answer the following question:\n\n",
+        query=f"Question:\n{record.question}\n\nOptions:\n" + "\n".join(raw_options(record)),
+        user_suffix=(
+            f"\n\nAnswer with the option's letter directly(e.g., {letter_list(record.letters)}).\n"
+            "Even if you are unsure, choose the most likely option; do not refuse to answer."
+        ),
+    )

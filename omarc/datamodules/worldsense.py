@@ -20,6 +20,7 @@ from omarc.datamodules.common import (
     parse_options,
     require_split,
 )
+from omarc.datamodules.prompts import Prompt, letter_list, raw_options
 from omarc.datamodules.records import QARecord
 
 NAME = "worldsense"
@@ -27,6 +28,10 @@ ANNOTATIONS = "worldsense_qa.json"
 #: What identifies a WorldSense folder: these names (glob patterns) are all in it.
 LAYOUT = (ANNOTATIONS,)
 
+WORLDSENSE_SYSTEM = (
+    "Carefully watch this video and pay attention to every detail. Based on your observations, "
+    "select the best option that accurately addresses the question."
+)
 
 def read(root: str | Path, split: str = "test") -> ReadResult:
     """All WorldSense tasks under ``root``; ``category`` is ``task_type``, the other groups in ``extra``."""
@@ -77,3 +82,17 @@ def read(root: str | Path, split: str = "test") -> ReadResult:
                 result.issues.append(issue(path, index, rid, e, category))
             index += 1
     return result
+
+
+def official_prompt(record: QARecord) -> Prompt:
+    """The benchmark's own evaluation prompt."""
+    return Prompt(
+        system=WORLDSENSE_SYSTEM,
+        user_prefix=(
+            "These are the frames of a video and the corresponding audio. Select the best answer to the "
+            "following multiple-choice question based on the video. Respond with only the letter "
+            f"({letter_list(record.letters)}) of the correct option.\n"
+        ),
+        query=f"Question: {record.question}\n" + "\n".join(raw_options(record)),
+        user_suffix="\nAnswer: ",
+    )

@@ -4,12 +4,11 @@ Adding a strategy: write ``omarc/strategies/<name>.py`` with a :class:`Compresso
 decorated ``@register("<name>")``, and import it below.
 """
 
+from omarc.strategies import full, omac, omnizip  # noqa: E402,F401  (registration)
 from omarc.strategies.base import CompressionOutput, Compressor
 from omarc.strategies.plan import CompressionReport, SamplePlan
 from omarc.strategies.registry import STRATEGIES, build_compressor, register
 from omarc.strategies.sequence import Modality, TokenSequence, pack
-
-from omarc.strategies import full, omac, omnizip  # noqa: E402,F401  (registration)
 
 __all__ = [
     "STRATEGIES",

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from omarc.datamodules.records import Media
-from omarc.modules.tiny import FAMILIES
+from omarc.modules.backbones.families import FAMILIES
 
 TONE_HZ = 440.0  # an audible pure tone: real, non-silent audio for the mel features
 
@@ -73,7 +73,7 @@ def hand_batch(thinker, family: str, samples: list[dict] = BACKBONE_SAMPLES, see
     Layout: <|im_start|> system <|im_end|> <|im_start|> user [video+audio] query <|im_end|>
     <|im_start|> assistant-header; ``query_mask`` marks the query span.
     """
-    from omarc.modules.tiny import special_token_ids
+    from omarc.modules.backbones.tiny import special_token_ids
 
     gen = torch.Generator().manual_seed(seed)
     ids = special_token_ids(family)
@@ -121,7 +121,7 @@ def hf_inputs(batch: dict) -> dict:
 def tiny_backbone(request):
     """(family, thinker, backbone) per family, weights fixed by seed."""
     from omarc.modules.backbones.loading import wrap_thinker
-    from omarc.modules.tiny import build_tiny_processor, build_tiny_thinker
+    from omarc.modules.backbones.tiny import build_tiny_processor, build_tiny_thinker
 
     thinker = build_tiny_thinker(request.param, seed=0)
     return request.param, thinker, wrap_thinker(thinker, request.param, build_tiny_processor(request.param))

@@ -1,6 +1,6 @@
 import pytest
 
-from omarc.modules.answers import extract_answer, follows_reasoning_format
+from omarc.modules.evaluation.answers import extract_answer, follows_reasoning_format
 
 SOUNDS = ["A cat meowing", "A dog barking", "Rain on a roof", "Silence"]
 THREE = ["Red", "Green", "Blue"]

@@ -232,7 +232,7 @@ def test_right_padded_sequences_decode_like_left_padded(tiny_backbone, compresse
 def test_rollouts_in_training_mode_with_checkpointing_keep_the_cache(tiny_backbone, compressed):
     """C-GRPO samples from a model in train mode with gradient checkpointing: the KV cache must stay."""
     from omarc.modules.backbones.loading import wrap_thinker
-    from omarc.modules.tiny import build_tiny_thinker
+    from omarc.modules.backbones.tiny import build_tiny_thinker
 
     family, _, backbone = tiny_backbone
     _, out = compressed

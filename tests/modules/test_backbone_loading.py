@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 from omarc.modules.backbones.loading import ARCHITECTURES, architecture_config, build_architecture, load_backbone
 from omarc.modules.backbones.qwen2_5_omni import Qwen25OmniBackbone
 from omarc.modules.backbones.qwen3_omni import Qwen3OmniBackbone
-from omarc.modules.tiny import build_tiny_processor, build_tiny_thinker, save_tiny_checkpoint
+from omarc.modules.backbones.tiny import build_tiny_processor, build_tiny_thinker, save_tiny_checkpoint
 
 
 @pytest.mark.parametrize("family", ["qwen2_5_omni", "qwen3_omni"])

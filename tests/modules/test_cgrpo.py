@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from omarc.cli import OmarcCLI, resolve_config, run_cli
 from omarc.datamodules.datamodule import OmniQADataModule
 from omarc.modules.backbones.loading import load_backbone
-from omarc.modules.cgrpo import CGRPOModule, export_checkpoint
+from omarc.modules.training.cgrpo import CGRPOModule, export_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "omarc_tiny.yaml"

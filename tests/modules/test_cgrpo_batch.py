@@ -11,9 +11,9 @@ from lightning.pytorch.loggers import Logger
 
 from omarc.datamodules.datamodule import OmniQADataModule
 from omarc.datamodules.records import QARecord
-from omarc.modules import cgrpo
-from omarc.modules.cgrpo import CGRPOModule, Rollouts
-from omarc.modules.rewards import REWARDS, register_reward
+from omarc.modules.training import cgrpo
+from omarc.modules.training.cgrpo import CGRPOModule, Rollouts
+from omarc.modules.training.rewards import REWARDS, register_reward
 from omarc.strategies import TokenSequence
 
 # Rewards [B = 2, G = 4] forced onto a training step's rollouts (totals of accuracy + format: 0, 1 or 2).

@@ -13,12 +13,12 @@ from omarc.datamodules.datamodule import OmniQADataModule
 from omarc.datamodules.generate import PALETTE, generate_benchmark, write_av
 from omarc.datamodules.media import decode_media
 from omarc.datamodules.records import NO_AUDIO_TRACK, SHORT_CLIP, QARecord
-from omarc.modules.answers import extract_answer
+from omarc.modules.backbones.families import FAMILIES
+from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
-from omarc.modules.evaluation import MEDIA_FLAGS_KEY, FlaggedTransform, OmniQAEvaluator
-from omarc.modules.inputs import InputBuilder
-from omarc.modules.predictions import PredictionRow, PredictionWriter
-from omarc.modules.tiny import FAMILIES
+from omarc.modules.evaluation.answers import extract_answer
+from omarc.modules.evaluation.evaluator import MEDIA_FLAGS_KEY, FlaggedTransform, OmniQAEvaluator
+from omarc.modules.evaluation.predictions import PredictionRow, PredictionWriter
 from omarc.strategies.budget import retained
 
 N_VIDEOS, QUESTIONS = 2, 4  # generate_benchmark asks 2 questions per video
@@ -146,7 +146,7 @@ def test_torn_last_row_is_dropped_with_a_warning_and_its_sample_runs_again(tmp_p
     path.write_text(first + second[: len(second) // 2] + ending)  # killed while writing the second row
 
     dm = datamodule(dailyomni)
-    with caplog.at_level(logging.WARNING, logger="omarc.modules.predictions"):
+    with caplog.at_level(logging.WARNING, logger="omarc.modules.evaluation.predictions"):
         trainer(tmp_path).test(OmniQAEvaluator(output_dir=str(out)), datamodule=dm)
 
     assert f"{path}:2: torn last line" in caplog.text
@@ -262,7 +262,7 @@ def test_torn_last_line_is_left_out_then_cut_off(tmp_path, caplog, torn):
     whole = b'{"id": "a", "benchmark": "b"}\n{"id": "b", "benchmark": "b"}\n'  # rows of an older version
     path.write_bytes(whole + torn)
     writer = PredictionWriter(path)
-    with caplog.at_level(logging.WARNING, logger="omarc.modules.predictions"):
+    with caplog.at_level(logging.WARNING, logger="omarc.modules.evaluation.predictions"):
         rows = writer.read()
     assert [(r.id, r.media_flags) for r in rows] == [("a", []), ("b", [])]
     assert f"{path}:3: torn last line" in caplog.text

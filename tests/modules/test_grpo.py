@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from omarc.modules.grpo import (
+from omarc.modules.training.grpo import (
     compression_gap,
     distillation_weight,
     group_advantages,

@@ -4,9 +4,10 @@ import pickle
 import pytest
 import torch
 
-from omarc.modules.inputs import InputBuilder
-from omarc.modules.prompting import Prompt
-from omarc.modules.tiny import FAMILIES, build_tiny_processor, build_tiny_thinker
+from omarc.datamodules.prompts import Prompt
+from omarc.modules.backbones.families import FAMILIES
+from omarc.modules.backbones.inputs import InputBuilder
+from omarc.modules.backbones.tiny import build_tiny_processor, build_tiny_thinker
 
 PROMPT = Prompt(
     system="You are a helpful assistant.",

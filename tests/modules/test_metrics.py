@@ -7,7 +7,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from omarc.datamodules.records import NO_AUDIO_TRACK, SHORT_CLIP
-from omarc.modules.metrics import KEY_BYTES, QAAccuracy, format_results, nest_results
+from omarc.modules.evaluation.metrics import KEY_BYTES, QAAccuracy, format_results, nest_results
 
 T, F = True, False
 MUTE, SHORT = (NO_AUDIO_TRACK,), (SHORT_CLIP,)

@@ -2,9 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from omarc.modules.answers import extract_answer, follows_reasoning_format
-from omarc.modules.prompts import PROMPT_STYLES, QWEN_OMNI_SYSTEM, WORLDSENSE_SYSTEM, build_prompt, letter_list
+from omarc.datamodules.benchmarks import build_prompt
+from omarc.datamodules.prompts import PROMPT_STYLES, QWEN_OMNI_SYSTEM, letter_list
 from omarc.datamodules.records import QARecord
+from omarc.datamodules.worldsense import WORLDSENSE_SYSTEM
+from omarc.modules.evaluation.answers import extract_answer, follows_reasoning_format
 
 
 def record(benchmark: str, n: int = 4, raw: bool = True) -> QARecord:

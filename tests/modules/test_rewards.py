@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from omarc.datamodules.records import QARecord
-from omarc.modules.rewards import (
+from omarc.modules.training.rewards import (
     FORMAT_SKELETON,
     GRADED_FORMAT_CAP,
     REWARDS,

@@ -2,10 +2,10 @@ import pytest
 import torch
 from transformers import AutoProcessor
 
-from omarc.modules.inputs import InputBuilder
-from omarc.modules.prompting import Prompt
-from omarc.modules.tiny import (
-    FAMILIES,
+from omarc.datamodules.prompts import Prompt
+from omarc.modules.backbones.families import FAMILIES
+from omarc.modules.backbones.inputs import InputBuilder
+from omarc.modules.backbones.tiny import (
     MERGE_CORPUS,
     VOCAB_SIZE,
     build_tiny_processor,
@@ -122,9 +122,9 @@ def test_random_audio_tokens_carry_the_sound_not_only_their_position(family, mak
     # tokens at the same positions come out nearly parallel (they encode position only).
     from dataclasses import replace
 
+    from omarc.datamodules.prompts import Prompt
+    from omarc.modules.backbones.inputs import InputBuilder
     from omarc.modules.backbones.loading import load_backbone
-    from omarc.modules.inputs import InputBuilder
-    from omarc.modules.prompting import Prompt
     from omarc.strategies import Modality
 
     backbone, processor, _ = load_backbone("tiny" if family == "qwen2_5_omni" else "tiny-qwen3", device="cpu")

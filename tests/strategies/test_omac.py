@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from sequences import build_sequence, where
 
 from omarc.strategies import Modality, build_compressor
 from omarc.strategies.budget import retained
@@ -21,8 +22,6 @@ from omarc.strategies.omac import (
     token_contrast,
 )
 from omarc.strategies.similarity import local_distinctiveness
-
-from sequences import build_sequence, where
 
 
 def cos(a, b):

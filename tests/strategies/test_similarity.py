@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from omarc.strategies.similarity import (
-    group_softmax, local_distinctiveness, max_cosine, minmax, rank_in_group, row_ranks, top_per_group, window_sums,
+    group_softmax,
+    local_distinctiveness,
+    max_cosine,
+    minmax,
+    rank_in_group,
+    row_ranks,
+    top_per_group,
+    window_sums,
 )
 
 

@@ -12,32 +12,13 @@ from transformers import (
     PretrainedConfig,
     PreTrainedModel,
     ProcessorMixin,
-    Qwen2_5OmniThinkerConfig,
-    Qwen2_5OmniThinkerForConditionalGeneration,
-    Qwen3OmniMoeThinkerConfig,
-    Qwen3OmniMoeThinkerForConditionalGeneration,
 )
 
 from omarc.defaults import DEFAULT_MODEL, DEFAULT_MODEL_DIR
-from omarc.modules.backbones.qwen2_5_omni import Qwen25OmniBackbone
-from omarc.modules.backbones.qwen3_omni import Qwen3OmniBackbone
+from omarc.modules.backbones.families import MODEL_TYPES, family_spec
 from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
 
-#: family -> (thinker config class, thinker model class, adapter class)
-FAMILY_CLASSES = {
-    "qwen2_5_omni": (Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration, Qwen25OmniBackbone),
-    "qwen3_omni": (Qwen3OmniMoeThinkerConfig, Qwen3OmniMoeThinkerForConditionalGeneration, Qwen3OmniBackbone),
-}
-
-#: config ``model_type`` (full model or thinker alone) -> family
-MODEL_TYPES = {
-    "qwen2_5_omni": "qwen2_5_omni",
-    "qwen2_5_omni_thinker": "qwen2_5_omni",
-    "qwen3_omni_moe": "qwen3_omni",
-    "qwen3_omni_moe_thinker": "qwen3_omni",
-}
-
-#: The tiny random models built by :mod:`omarc.modules.tiny`.
+#: The tiny random models built by :mod:`omarc.modules.backbones.tiny`.
 TINY = {"tiny": "qwen2_5_omni", "tiny-qwen3": "qwen3_omni"}
 
 _QWEN25_AUDIO = dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120,
@@ -128,10 +109,8 @@ def _tokenizer_special_ids(processor: ProcessorMixin | None) -> list[int]:
 
 def wrap_thinker(thinker: PreTrainedModel, family: str, processor: ProcessorMixin | None = None) -> QwenOmniBackbone:
     """The family's adapter around an already built thinker (eos/pad/special ids from it and the processor)."""
-    if family not in FAMILY_CLASSES:
-        raise ValueError(f"unknown backbone family {family!r}; expected one of {sorted(FAMILY_CLASSES)}")
     eos, pad = _eos_and_pad(thinker, processor)
-    adapter = FAMILY_CLASSES[family][2]
+    adapter = family_spec(family).adapter
     special = _tokenizer_special_ids(processor)
     backbone = adapter(thinker, eos_token_ids=eos, pad_token_id=pad, special_token_ids=special)
     return backbone.train(thinker.training)
@@ -167,7 +146,7 @@ def load_backbone(
             )
         model = str(DEFAULT_MODEL_DIR)
     if model in TINY:
-        from omarc.modules.tiny import build_tiny_processor, build_tiny_thinker
+        from omarc.modules.backbones.tiny import build_tiny_processor, build_tiny_thinker
 
         family = TINY[model]
         thinker = build_tiny_thinker(family)
@@ -188,7 +167,7 @@ def load_backbone(
         if hasattr(config, "thinker_config"):
             config = config.thinker_config
             extra["key_mapping"] = {r"^thinker\.": ""}
-        thinker = FAMILY_CLASSES[family][1].from_pretrained(
+        thinker = family_spec(family).model_class.from_pretrained(
             model, config=config, dtype=dtype, local_files_only=local_only, **extra
         )
         processor = AutoProcessor.from_pretrained(model, local_files_only=local_only)
@@ -230,7 +209,7 @@ def architecture_config(
             scaled = {min(vision_depth - 1, i * vision_depth // full_depth) for i in vision["deepstack_visual_indexes"]}
             vision["deepstack_visual_indexes"] = sorted(scaled)
     fields.update(config_fields)
-    return FAMILY_CLASSES[family][0](**fields), family
+    return family_spec(family).config_class(**fields), family
 
 
 def build_architecture(
@@ -250,7 +229,7 @@ def build_architecture(
     config, family = architecture_config(name, num_hidden_layers, **overrides)
     config.text_config.dtype = dtype
     with torch.device(device):
-        thinker = FAMILY_CLASSES[family][1]._from_config(config, dtype=dtype)
+        thinker = family_spec(family).model_class._from_config(config, dtype=dtype)
     thinker.generation_config.eos_token_id = list(QWEN_EOS_IDS)
     thinker.generation_config.pad_token_id = QWEN_PAD_ID
     return wrap_thinker(thinker.eval(), family), family

@@ -18,8 +18,8 @@ from torch import Tensor, nn
 from transformers import DynamicCache, PreTrainedModel
 
 from omarc.modules.backbones.base import Generation, OmniBackbone, synchronize
-from omarc.modules.backbones.sampling import next_token, token_logprobs
 from omarc.modules.backbones.saliency import AudioSaliencyHook
+from omarc.modules.backbones.sampling import next_token, token_logprobs
 from omarc.strategies.sequence import Modality, TokenSequence, pack
 
 

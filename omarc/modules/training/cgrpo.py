@@ -22,10 +22,13 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
+from omarc.datamodules.prompts import PROMPT_STYLES
 from omarc.datamodules.records import QARecord
+from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
 from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
-from omarc.modules.grpo import (
+from omarc.modules.evaluation.evaluator import SampleTransform
+from omarc.modules.training.grpo import (
     AGGREGATIONS,
     compression_gap,
     group_advantages,
@@ -34,10 +37,7 @@ from omarc.modules.grpo import (
     teacher_reference,
     zero_std_fraction,
 )
-from omarc.modules.evaluation import SampleTransform
-from omarc.modules.inputs import InputBuilder
-from omarc.modules.prompts import PROMPT_STYLES
-from omarc.modules.rewards import RewardSet
+from omarc.modules.training.rewards import RewardSet
 from omarc.strategies import Modality, TokenSequence, build_compressor
 
 #: Rollout rows shown per branch in the TensorBoard text log: enough to read, small enough to render.
@@ -82,7 +82,7 @@ class CGRPOModule(pl.LightningModule):
     Args:
         model: "tiny", a checkpoint directory or a cached hub id (``load_backbone``).
         strategy, ratio: the student's compressor, ``build_compressor(strategy, ratio=ratio)``.
-        prompt_style: prompt wording (``omarc.modules.prompts``); "reasoning" asks for the
+        prompt_style: prompt wording (``omarc.datamodules.prompts``); "reasoning" asks for the
             ``<think>…</think><answer>X</answer>`` format the format reward checks.
         rewards, reward_weights: registered reward names and weights (default: equal, appendix A.1).
         num_generations: G rollouts per prompt and branch (paper: 4).

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from omarc.datamodules.records import QARecord
-from omarc.modules.answers import extract_answer, follows_reasoning_format
+from omarc.modules.evaluation.answers import extract_answer, follows_reasoning_format
 
 RewardFn = Callable[[Sequence[str], Sequence[QARecord]], list[float]]
 

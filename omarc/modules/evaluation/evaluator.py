@@ -21,14 +21,15 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
+from omarc.datamodules.benchmarks import build_prompt
+from omarc.datamodules.prompts import PROMPT_STYLES
 from omarc.datamodules.records import Media, QARecord
 from omarc.defaults import DEFAULT_MODEL
-from omarc.modules.answers import extract_answer
+from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
-from omarc.modules.inputs import InputBuilder
-from omarc.modules.metrics import QAAccuracy, format_results, nest_results
-from omarc.modules.predictions import PredictionRow, PredictionWriter
-from omarc.modules.prompts import PROMPT_STYLES, build_prompt
+from omarc.modules.evaluation.answers import extract_answer
+from omarc.modules.evaluation.metrics import QAAccuracy, format_results, nest_results
+from omarc.modules.evaluation.predictions import PredictionRow, PredictionWriter
 from omarc.strategies import build_compressor
 from omarc.visualize import keep_map_figure, plt
 
@@ -88,7 +89,7 @@ class OmniQAEvaluator(pl.LightningModule):
         strategy_options: the strategy's own keyword arguments.
         max_new_tokens: decoding budget; 16 covers a letter with some preamble (use ~1024 with
             ``prompt_style="reasoning"``).
-        prompt_style: one of ``official``, ``default``, ``reasoning`` (see :mod:`omarc.modules.prompts`).
+        prompt_style: one of ``official``, ``default``, ``reasoning`` (see :mod:`omarc.datamodules.prompts`).
         output_dir: where predictions and results go; default
             ``runs/<benchmarks>/<model>/<strategy>-r<ratio>``.
         use_audio_in_video: interleave the video's audio with its frames (the paper's setting).
@@ -366,7 +367,7 @@ def _stage_name(stage) -> str:
 
 
 def _stat(row: PredictionRow, name: str) -> float:
-    """Per-sample value of a :data:`omarc.modules.metrics.DEFAULT_STATS` name; NaN when unknown."""
+    """Per-sample value of a :data:`omarc.modules.evaluation.metrics.DEFAULT_STATS` name; NaN when unknown."""
     if name.startswith("tokens_"):
         counts = row.tokens_in if name.startswith("tokens_in") else row.tokens_out
         if not counts:

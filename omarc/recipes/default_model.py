@@ -20,16 +20,16 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset
 from transformers import ProcessorMixin
 
+from omarc.datamodules.benchmarks import build_prompt
 from omarc.datamodules.generate import PALETTE, SOUNDS, ask, plan_clip, render
+from omarc.datamodules.prompts import PROMPT_STYLES, QWEN_OMNI_SYSTEM, Prompt
 from omarc.datamodules.records import LETTERS, Media, QARecord
 from omarc.defaults import DEFAULT_FAMILY, DEFAULT_MODEL_SPEC, DEFAULT_TASK, ModelSpec, TaskSpec
+from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import wrap_thinker
 from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
-from omarc.modules.answers import extract_answer
-from omarc.modules.inputs import InputBuilder
-from omarc.modules.prompting import Prompt
-from omarc.modules.prompts import PROMPT_STYLES, QWEN_OMNI_SYSTEM, build_prompt
-from omarc.modules.tiny import build_tiny_processor, build_tiny_thinker
+from omarc.modules.backbones.tiny import build_tiny_processor, build_tiny_thinker
+from omarc.modules.evaluation.answers import extract_answer
 from omarc.strategies.sequence import Modality, TokenSequence, pack
 
 N_OPTIONS = 4  # every generated question has four lettered options

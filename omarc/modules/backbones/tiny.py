@@ -9,7 +9,6 @@ template, so that every code path runs on a CPU in seconds and nothing is downlo
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,18 +17,14 @@ from transformers import (
     PretrainedConfig,
     PreTrainedModel,
     ProcessorMixin,
-    Qwen2_5OmniProcessor,
-    Qwen2_5OmniThinkerConfig,
-    Qwen2_5OmniThinkerForConditionalGeneration,
     Qwen2Tokenizer,
     Qwen2VLImageProcessor,
     Qwen2VLVideoProcessor,
-    Qwen3OmniMoeProcessor,
-    Qwen3OmniMoeThinkerConfig,
-    Qwen3OmniMoeThinkerForConditionalGeneration,
     WhisperFeatureExtractor,
 )
 from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+from omarc.modules.backbones.families import family_spec
 
 VOCAB_SIZE = 1024  # bytes (256) + prompt-word merges + special tokens; small keeps embeddings cheap
 SPECIAL_BASE = 992  # special tokens take the top ids, so merges may grow without moving them
@@ -51,54 +46,8 @@ MERGE_CORPUS = (
 )
 
 
-@dataclass(frozen=True)
-class FamilySpec:
-    """What differs between the two Qwen-Omni families at the processor/config level."""
-
-    config_class: type[PretrainedConfig]
-    model_class: type[PreTrainedModel]
-    processor_class: type[ProcessorMixin]
-    tokens: dict[str, str]  # processor attribute name -> token string
-    patch_size: int
-    position_id_per_seconds: float  # must equal the processor's class default
-
-
 _COMMON_TOKENS = {"endoftext": "<|endoftext|>", "im_start": "<|im_start|>", "im_end": "<|im_end|>"}
 
-FAMILIES: dict[str, FamilySpec] = {
-    "qwen2_5_omni": FamilySpec(
-        Qwen2_5OmniThinkerConfig,
-        Qwen2_5OmniThinkerForConditionalGeneration,
-        Qwen2_5OmniProcessor,
-        {
-            "audio_token": "<|AUDIO|>",
-            "image_token": "<|IMAGE|>",
-            "video_token": "<|VIDEO|>",
-            "audio_bos_token": "<|audio_bos|>",
-            "audio_eos_token": "<|audio_eos|>",
-            "vision_bos_token": "<|vision_bos|>",
-            "vision_eos_token": "<|vision_eos|>",
-        },
-        patch_size=14,
-        position_id_per_seconds=25,
-    ),
-    "qwen3_omni": FamilySpec(
-        Qwen3OmniMoeThinkerConfig,
-        Qwen3OmniMoeThinkerForConditionalGeneration,
-        Qwen3OmniMoeProcessor,
-        {
-            "audio_token": "<|audio_pad|>",
-            "image_token": "<|image_pad|>",
-            "video_token": "<|video_pad|>",
-            "audio_bos_token": "<|audio_start|>",
-            "audio_eos_token": "<|audio_end|>",
-            "vision_bos_token": "<|vision_start|>",
-            "vision_eos_token": "<|vision_end|>",
-        },
-        patch_size=16,
-        position_id_per_seconds=13,
-    ),
-}
 
 # One Jinja template for both families (token strings filled in per family). Content items of
 # type "video", "audio", "image" become bos + placeholder + eos; the processor expands the
@@ -117,13 +66,6 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-
-
-def family_spec(family: str) -> FamilySpec:
-    """The :class:`FamilySpec` of ``family``; a clear error for unknown names."""
-    if family not in FAMILIES:
-        raise ValueError(f"unknown backbone family {family!r}; expected one of {sorted(FAMILIES)}")
-    return FAMILIES[family]
 
 
 def special_token_ids(family: str) -> dict[str, int]:

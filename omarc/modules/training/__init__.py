@@ -1,0 +1,1 @@
+"""Training on compressed inputs: C-GRPO (the LightningModule), its maths and its rewards."""

@@ -1,0 +1,1 @@
+"""Recipes built from the library: the supervised run that trains the packaged default model."""
