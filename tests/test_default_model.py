@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from omarc.datamodules.benchmarks import build_prompt, read_benchmark
+from omarc.datamodules.default_task import DEFAULT_TASK
 from omarc.datamodules.generate import PALETTE, generate_benchmark, plan_clip, render, write_av
 from omarc.datamodules.media import decode_media
-from omarc.defaults import DEFAULT_FAMILY, DEFAULT_MODEL, DEFAULT_MODEL_DIR, DEFAULT_TASK
+from omarc.modules.backbones.default_model import DEFAULT_FAMILY, DEFAULT_MODEL, DEFAULT_MODEL_DIR
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
 from omarc.modules.backbones.tiny import build_tiny_tokenizer

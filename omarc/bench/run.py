@@ -20,8 +20,8 @@ from omarc.bench.report import markdown_table, speedup_plot
 from omarc.bench.stats import summarize
 from omarc.datamodules.generate import generate_benchmark
 from omarc.datamodules.prompts import QWEN_OMNI_SYSTEM, Prompt
-from omarc.defaults import DEFAULT_MODEL
 from omarc.modules.backbones.base import OmniBackbone
+from omarc.modules.backbones.default_model import DEFAULT_MODEL
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import TINY, architecture_config, build_architecture, load_backbone
 from omarc.modules.backbones.tiny import build_tiny_processor, special_config_fields

@@ -19,15 +19,15 @@ from torch.utils.data import DataLoader
 from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name, read_benchmark
 from omarc.datamodules.common import ReadIssue
 from omarc.datamodules.dataset import BatchCollate, Collate, QADataset, ShardSampler, Transform, raw_collate, raw_transform
+from omarc.datamodules.default_task import DEFAULT_TASK
 from omarc.datamodules.generate import generate_all
 from omarc.datamodules.media import MAX_PIXELS, PATCH_FACTOR, AudioMode, decode_media
 from omarc.datamodules.records import QARecord
 from omarc.datamodules.resumable import ResumableDistributedSampler, ResumableLoader
-from omarc.defaults import DEFAULT_TASK
 
 log = logging.getLogger(__name__)
 
-# The embedded default set: the default model's task (omarc.defaults), a few clips per benchmark format.
+# The embedded default set: the default model's task (omarc.datamodules.default_task), a few clips per benchmark format.
 DEFAULT_GENERATION = {"n_videos": 8, **DEFAULT_TASK.generation_kwargs()}
 GENERATED_VERSION = "v3"  # bump when the generator's output changes, so caches are rebuilt
 PAPER_FPS = 1.0  # the paper's sampling rate (§6), for every set but the generated default
@@ -46,7 +46,7 @@ class OmniQADataModule(pl.LightningDataModule):
     per-sample transform and collate with :meth:`set_transform`. Test/validate/predict read
     ``benchmarks`` at ``split``; fit reads ``train_benchmarks`` at ``train_split`` (shuffled).
     ``categories`` (any case) and ``limit`` (per benchmark) filter the records. ``fps`` None decodes
-    the generated default set at the default model's rate (``omarc.defaults.DEFAULT_TASK``) and
+    the generated default set at the default model's rate (``omarc.datamodules.default_task.DEFAULT_TASK``) and
     everything else at the paper's 1 fps.
     """
 

@@ -9,9 +9,9 @@ import torch
 
 from omarc.datamodules.benchmarks import BENCHMARKS
 from omarc.datamodules.datamodule import OmniQADataModule
+from omarc.datamodules.default_task import DEFAULT_TASK
 from omarc.datamodules.generate import write_av
 from omarc.datamodules.records import NO_AUDIO_TRACK, SHORT_CLIP
-from omarc.defaults import DEFAULT_TASK
 
 N_QA = 4  # per generated benchmark folder (tests/datamodules/conftest.py)
 

@@ -15,7 +15,7 @@ from transformers import ProcessorMixin
 
 from omarc.datamodules.prompts import Prompt
 from omarc.datamodules.records import Media
-from omarc.modules.backbones.tiny import family_spec
+from omarc.modules.backbones.families import family_spec
 
 # Per-token keys padded on the left in a batch, with their padding value (None: the tokenizer's pad id).
 _TOKEN_KEYS: dict[str, int | bool | None] = {"input_ids": None, "attention_mask": 0, "query_mask": False}

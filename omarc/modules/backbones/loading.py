@@ -14,7 +14,7 @@ from transformers import (
     ProcessorMixin,
 )
 
-from omarc.defaults import DEFAULT_MODEL, DEFAULT_MODEL_DIR
+from omarc.modules.backbones.default_model import DEFAULT_MODEL, DEFAULT_MODEL_DIR
 from omarc.modules.backbones.families import MODEL_TYPES, family_spec
 from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
 
@@ -133,7 +133,7 @@ def load_backbone(
     """(backbone, processor, family) for ``model``, in eval mode.
 
     ``model``: "tiny" / "tiny-qwen3" (random tiny thinkers, offline processor), "default" (the
-    packaged trained model, ``omarc.defaults.DEFAULT_MODEL_DIR``), a local checkpoint directory,
+    packaged trained model, ``omarc.modules.backbones.default_model.DEFAULT_MODEL_DIR``), a local checkpoint directory,
     or a hub id already in the local cache (nothing is downloaded). A full Qwen-Omni checkpoint
     loads its thinker only: the ``thinker.`` weights, no talker.
     """
