@@ -32,9 +32,10 @@ def write_yaml(path: Path, content: dict) -> str:
 
 def test_omarc_test_on_the_embedded_default_prints_results_and_resumes(workdir, capsys, caplog):
     # First run stops after 2 of the 4 samples (one per benchmark), as if it had been killed.
-    run_cli(["test", "--strategy", "omac", "--ratio", "0.7", "--data.limit", "1", "--trainer.limit_test_batches", "2"])
+    with caplog.at_level(logging.INFO, logger="lightning.pytorch"):  # status lines: rank_zero_info
+        run_cli(["test", "--strategy", "omac", "--ratio", "0.7", "--data.limit", "1", "--trainer.limit_test_batches", "2"])
     out = capsys.readouterr().out
-    assert "embedded default" in out and "with model 'default'" in out and "on the CPU" in out
+    assert "embedded default" in caplog.text and "with model 'default'" in caplog.text and "on the CPU" in caplog.text
     path = RUN / "predictions.jsonl"
     first = path.read_text()
     rows = PredictionWriter(path).read()

@@ -5,11 +5,13 @@ placeholder paths for the user's own checkpoints and data. The fast form appends
 shrink the work (one sample, two frames, one repeat, two steps) and keep outputs in a temp dir.
 """
 
+import json
 import re
 import shlex
 from pathlib import Path
 
 import pytest
+import torch
 
 from omarc.cli import EXPERIMENTS, run_cli, run_experiment
 
@@ -48,6 +50,7 @@ def test_every_readme_command_has_a_fast_form():
     assert any(c.startswith("omarc test") for c in commands)
     for command in commands:
         assert shlex.split(command)[1] in FAST, f"README command without a fast form: {command}"
+        assert shlex.split(command)[1] in CHECK_OUTPUTS, f"README command without an output check: {command}"
 
 
 @pytest.mark.parametrize("command", readme_commands())
@@ -60,4 +63,47 @@ def test_readme_command_runs(command, tmp_path, tmp_path_factory, monkeypatch):
         run_experiment(argv[0], argv[1:])
     else:
         run_cli(argv)
-    assert any(tmp_path.rglob("*.json")) or any(tmp_path.rglob("events.out.tfevents.*"))
+    CHECK_OUTPUTS[argv[0]](tmp_path)
+
+
+def only(folder: Path, pattern: str) -> Path:
+    found = sorted(folder.rglob(pattern))
+    assert len(found) == 1, f"expected one {pattern} under {folder}, found {found}"
+    return found[0]
+
+
+def check_test(cwd: Path) -> None:
+    """``--data.limit 1``: one prediction row and results counting that one sample."""
+    results = only(cwd, "test/results.json")
+    overall = json.loads(results.read_text())["overall"]
+    assert (overall["count"], overall["failed"]) == (1, 0) and overall["accuracy"] in (0.0, 1.0)
+    rows = results.with_name("predictions.jsonl").read_text().splitlines()
+    assert len(rows) == 1 and json.loads(rows[0])["error"] is None
+
+
+def check_fit(cwd: Path) -> None:
+    """``--trainer.max_steps 2``: a last checkpoint at step 2 and TensorBoard events."""
+    checkpoint = torch.load(only(cwd, "last.ckpt"), map_location="cpu", weights_only=False)
+    assert checkpoint["global_step"] == 2
+    assert any(cwd.rglob("events.out.tfevents.*"))
+
+
+def check_sweep(cwd: Path) -> None:
+    """The sweep's table: one line per run, each run with its own one-sample results."""
+    table = only(cwd, "*.md")
+    runs = json.loads(table.with_suffix(".json").read_text())
+    assert len(runs) >= 2 and len(table.read_text().strip().splitlines()) == 2 + len(runs)
+    for run in runs:
+        assert f"| {run['label']} |" in table.read_text()
+        assert json.loads((table.parent / run["label"] / "test" / "results.json").read_text())["overall"]["count"] == 1
+
+
+def check_bench(cwd: Path) -> None:
+    """The bench table: ``full`` first with every A+V token, each strategy after it with fewer."""
+    rows = json.loads(only(cwd, "bench.json").read_text())["rows"]
+    assert rows[0]["strategy"] == "full" and rows[0]["av_tokens_out"] == rows[0]["av_tokens_in"] > 0
+    assert len(rows) >= 2 and all(r["av_tokens_out"] < r["av_tokens_in"] for r in rows[1:])
+    assert len(only(cwd, "bench.md").read_text().strip().splitlines()) == 4 + len(rows)  # heading, blank, header, rule
+
+
+CHECK_OUTPUTS = {"test": check_test, "fit": check_fit, "sweep": check_sweep, "bench": check_bench}

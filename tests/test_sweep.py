@@ -1,4 +1,4 @@
-import struct
+import json
 from pathlib import Path
 
 import pytest
@@ -41,5 +41,19 @@ def test_sweep_two_ratios_two_strategies(tmp_path, monkeypatch):
         res = row["results"]
         for m in ("video", "audio"):
             assert res[f"mean/tokens_out_{m}"] == retained(int(res[f"mean/tokens_in_{m}"]), row["ratio"])
+    # One folder per run named from its settings, each holding that run's own 2-sample results; the
+    # sweep's JSON rows and table lines carry those accuracies (2 samples: 0, 50 or 100 %), the one
+    # benchmark's accuracy also being the average column.
+    labels = ["omac-r0.55-benchmark_ugc_avqa-limit_2", "omac-r0.7-benchmark_ugc_avqa-limit_2",
+              "omac_va-r0.55-benchmark_ugc_avqa-limit_2", "omac_va-r0.7-benchmark_ugc_avqa-limit_2"]
+    assert [(r["label"], r["strategy"], r["ratio"]) for r in rows] == [
+        (labels[0], "omac", 0.55), (labels[1], "omac", 0.7), (labels[2], "omac_va", 0.55), (labels[3], "omac_va", 0.7)]
+    saved = json.loads((tmp_path / "t" / "t.json").read_text())
+    assert [(r["label"], r["accuracy"]) for r in saved] == [(r["label"], r["accuracy"]) for r in rows]
+    for row, line in zip(rows, table[2:], strict=True):
+        own = json.loads((tmp_path / "t" / row["label"] / "test" / "results.json").read_text())
+        assert own["overall"]["count"] == 2 and own["overall"]["accuracy"] == row["accuracy"] in (0.0, 0.5, 1.0)
+        percent = f"{row['accuracy'] * 100:.1f}"
+        assert line.startswith(f"| {row['label']} | {row['strategy']} | {row['ratio']:g} | {percent} | {percent} |")
     png = (tmp_path / "t" / "t_accuracy.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (500, 360)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -60,19 +60,34 @@ def test_memory_saving_counts_the_peak_and_the_memory_above_the_weights():
     assert "| 9.00 | 10.0 % | 1.00 | 50.0 % |" in table
 
 
-def test_bench_tiny_prints_speedup_and_overhead(tmp_path, capsys):
+def tiny_prefill_flops(length: int) -> int:
+    """The tiny model's prefill FLOPs by hand (hidden 64, 2 layers, 4 heads and 2 kv heads of 16, MLP 128,
+    vocab 1024): linear per token 2·(64·64 + 2·64·32 + 64·64 + 3·64·128) = 73,728; attention
+    4·4·16·L(L+1)/2 = 128·L(L+1); LM head of the last token 2·64·1024 = 131,072."""
+    return 2 * (length * 73_728 + 128 * length * (length + 1)) + 131_072
+
+
+def test_bench_tiny_counts_tokens_and_prints_each_rows_speedup(tmp_path, capsys):
     rows = run_bench(arch="tiny", strategies=("omac", "omnizip"), ratios=(0.7,), frames=4, max_pixels=16 * 784,
                      new_tokens=2, repeats=1, warmup=0, output_dir=tmp_path)
     printed = capsys.readouterr().out
-    assert "prefill ×" in printed and "compressor / full prefill" in printed
-    by_name = {r["strategy"]: r for r in rows}
-    assert set(by_name) == {"full", "omac", "omnizip"}
-    assert by_name["full"]["prefill_speedup"] == 1.0
-    for name in ("omac", "omnizip"):
-        r = by_name[name]
-        assert r["av_tokens_out"] < r["av_tokens_in"]
-        assert r["prefill_speedup"] > 0 and 0 <= r["compressor_share"]
-        assert r["flop_limit"] > 1.0
+    assert [r["strategy"] for r in rows] == ["full", "omac", "omnizip"]
+    # 4 frames of 112×112: 2 temporal pairs × (112/28)² = 32 video tokens, 4 s of audio at 25/s = 100;
+    # ratio 0.7 keeps round(0.3·32) = 10 + round(0.3·100) = 30 = 40; the text passes untouched.
+    assert [(r["av_tokens_in"], r["av_tokens_out"]) for r in rows] == [(132, 132), (132, 40), (132, 40)]
+    assert [r["tokens_in"] - r["tokens_out"] for r in rows] == [0, 92, 92]
+    full = rows[0]
+    assert (full["prefill_speedup"], full["flop_limit"]) == (1.0, 1.0)
+    for r in rows:
+        s = r["seconds"]
+        assert r["flop_limit"] == pytest.approx(tiny_prefill_flops(full["tokens_in"]) / tiny_prefill_flops(r["tokens_out"]))
+        # speedup and share against full's median prefill, the times the row itself reports
+        assert r["prefill_speedup"] == pytest.approx(full["seconds"]["prefill"]["median"] / s["prefill"]["median"])
+        assert r["compressor_share"] == pytest.approx(s["compressor"]["median"] / full["seconds"]["prefill"]["median"])
+        # the printed table carries this row's own numbers
+        assert f"| {r['strategy']} | {r['ratio']:.2f} | {r['av_tokens_in']}→{r['av_tokens_out']} |" in printed
+        assert (f"| {r['prefill_speedup']:.2f} | {r['flop_limit']:.2f} | {r['end_to_end_speedup']:.2f} "
+                f"| {r['compressor_share'] * 100:.2f} % |") in printed
     saved = json.loads((tmp_path / "bench.json").read_text())
-    assert len(saved["rows"]) == 3
+    assert saved["rows"] == rows
     assert png_size(tmp_path / "speedup.png") == (900, 360)

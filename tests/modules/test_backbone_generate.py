@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from omarc.modules.backbones.qwen_omni import next_positions
-from omarc.modules.backbones.sampling import top_p_filter
+from omarc.modules.backbones.sampling import logits_warpers
 from omarc.strategies import Compressor, Modality, SamplePlan, TokenSequence, pack
 from omarc.strategies.budget import retained
 
@@ -176,13 +176,18 @@ def test_deepstack_companions_are_applied_and_follow_the_compressor(tiny_backbon
     assert (with_ds - without).abs().max() > 1e-3
 
 
-def test_top_p_filter_keeps_the_smallest_nucleus():
+def test_top_p_warper_keeps_the_smallest_nucleus():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    kept = torch.isfinite(top_p_filter(logits, 0.75))
-    assert kept.tolist() == [[True, True, False, False]]  # 0.5 < 0.75 <= 0.8
-    assert torch.isfinite(top_p_filter(logits, 0.8)).tolist() == [[True, True, False, False]]
-    assert torch.isfinite(top_p_filter(logits, 0.81)).tolist() == [[True, True, True, False]]
-    assert torch.isfinite(top_p_filter(logits, 1e-9)).sum() == 1
+
+    def kept(top_p: float, temperature: float = 1.0) -> list[list[bool]]:
+        return torch.isfinite(logits_warpers(temperature, top_p)(None, logits)).tolist()
+
+    assert kept(0.75) == [[True, True, False, False]]  # 0.5 < 0.75 <= 0.8
+    assert kept(0.8) == [[True, True, False, False]]
+    assert kept(0.81) == [[True, True, True, False]]
+    assert kept(1e-9) == [[True, False, False, False]]
+    assert kept(0.75, temperature=0.25) == [[True, False, False, False]]  # temperature first: p = 0.5 -> 0.88
+    assert len(logits_warpers()) == 0, "temperature 1 and top-p 1 leave the logits as they are"
 
 
 def test_next_positions_ignore_padding():

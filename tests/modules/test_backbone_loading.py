@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from omarc.modules.backbones.loading import ARCHITECTURES, architecture_config, build_architecture, load_backbone
+from omarc.modules.backbones.loading import architecture_config, build_architecture, load_backbone
 from omarc.modules.backbones.qwen2_5_omni import Qwen25OmniBackbone
 from omarc.modules.backbones.qwen3_omni import Qwen3OmniBackbone
 from omarc.modules.backbones.tiny import build_tiny_processor, build_tiny_thinker, save_tiny_checkpoint
@@ -90,7 +90,12 @@ def test_reduced_depth_architecture_builds_without_memory():
     assert backbone.eos_token_ids == [151645, 151643]
     with pytest.raises(ValueError, match="unknown architecture"):
         build_architecture("qwen9")
-    assert set(ARCHITECTURES) == {"qwen2.5-omni-3b", "qwen2.5-omni-7b", "qwen3-omni-30b-a3b"}
+    # The other two names build their own family's backbone with their published LM head (vocab × hidden).
+    for name, family, cls, lm_head in [("qwen2.5-omni-7b", "qwen2_5_omni", Qwen25OmniBackbone, (152064, 3584)),
+                                       ("qwen3-omni-30b-a3b", "qwen3_omni", Qwen3OmniBackbone, (152064, 2048))]:
+        built, built_family = build_architecture(name, num_hidden_layers=1, device="meta")
+        assert built_family == family and type(built) is cls and built.lm_head.weight.shape == lm_head
+        assert len(built.language_model.layers) == 1
 
 
 def test_architecture_overrides_shorten_encoders_and_replace_fields():

@@ -7,10 +7,11 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pytest
 import torch
+from lightning.pytorch.plugins.precision.deepspeed import DeepSpeedPrecision
 from lightning.pytorch.strategies import DeepSpeedStrategy
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from omarc.cli import OmarcCLI, resolve_config, run_cli
+from omarc.cli import OmarcCLI, run_cli
 from omarc.datamodules.datamodule import OmniQADataModule
 from omarc.modules.backbones.loading import load_backbone
 from omarc.modules.training.cgrpo import CGRPOModule, export_checkpoint
@@ -160,10 +161,9 @@ def test_bad_settings_name_the_field():
         CGRPOModule(rewards=["fmt"])
 
 
-@pytest.mark.parametrize("name, model", [("omarc_3b", "Qwen/Qwen2.5-Omni-3B"), ("omarc_7b", "Qwen/Qwen2.5-Omni-7B")])
-def test_paper_configs_resolve_and_the_cli_builds_the_deepspeed_zero2_strategy(name, model):
+@pytest.mark.parametrize("name", ["omarc_3b", "omarc_7b"])
+def test_paper_configs_resolve_and_the_cli_builds_the_deepspeed_zero2_strategy(name):
     with contextlib.chdir(REPO):
-        config = resolve_config(["fit", "--config", f"configs/{name}.yaml"])
         # No GPU here: the same config on the CPU with the tiny model, built by the CLI without running.
         cli = OmarcCLI(CGRPOModule, OmniQADataModule, run=False, args=[
             "--config", f"configs/{name}.yaml", "--model.model", "tiny", "--trainer.accelerator", "cpu",
@@ -172,11 +172,5 @@ def test_paper_configs_resolve_and_the_cli_builds_the_deepspeed_zero2_strategy(n
     assert isinstance(built, DeepSpeedStrategy) and built.zero_stage_3 is False
     assert built.config["zero_optimization"]["stage"] == 2 and built.config["bf16"]["enabled"]
     assert built.config["managed_gradient_accumulation"] is False, "several backward passes per optimizer step"
+    assert isinstance(cli.trainer.precision_plugin, DeepSpeedPrecision) and cli.trainer.precision == "bf16-mixed"
     assert cli.model.hparams.gradient_checkpointing and cli.model.backbone.thinker.is_activation_checkpointing
-    trainer, hp, data = config["trainer"], config["model"], config["data"]
-    assert (trainer["devices"], trainer["precision"]) == (4, "bf16-mixed")
-    assert trainer["strategy"]["class_path"] == "lightning.pytorch.strategies.DeepSpeedStrategy"
-    assert hp["model"] == model and (hp["strategy"], hp["ratio"]) == ("omac", 0.7)
-    assert (hp["lr"], hp["num_generations"], hp["max_completion_length"]) == (1e-5, 4, 1024)
-    assert hp["rewards"] == ["accuracy", "format"]
-    assert (data["fps"], data["max_frames"], data["batch_size"], data["train_benchmarks"]) == (1.0, 32, 1, ["ugc_avqa"])

@@ -16,7 +16,6 @@ from omarc.datamodules.records import NO_AUDIO_TRACK, SHORT_CLIP, QARecord
 from omarc.modules.backbones.families import FAMILIES
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
-from omarc.modules.evaluation.answers import extract_answer
 from omarc.modules.evaluation.evaluator import MEDIA_FLAGS_KEY, FlaggedTransform, OmniQAEvaluator
 from omarc.modules.evaluation.predictions import PredictionRow, PredictionWriter
 from omarc.strategies.budget import retained
@@ -64,9 +63,29 @@ def rows_of(out: Path, stage: str = "test") -> list[PredictionRow]:
     return PredictionWriter(out / stage / "predictions.jsonl").read()
 
 
-def test_test_run_writes_rows_metrics_results_and_tensorboard(tmp_path, dailyomni):
+# The decoded answer each generated question gets in the test run below (the tiny model's own text is
+# noise), with the letter it must parse to. The generated answers are A, B, C, D in question order
+# (generate_benchmark's answer_slot = (2 * video + question) % 4); q0's options are yellow/green/blue/red
+# and q2's yellow/blue/red/green.
+SCRIPTED = {
+    "date000000_0": ("<think>It is B.</think><answer>A</answer>", "A"),  # the <answer> span wins: right
+    "date000000_1": ("The answer is (C).", "C"),  # true answer B: wrong
+    "date000001_0": ("red", "C"),  # q2's option C is "red": right
+    "date000001_1": ("I cannot tell from the video.", None),  # a refusal: wrong
+}
+
+
+def test_test_run_writes_rows_metrics_results_and_tensorboard(tmp_path, dailyomni, monkeypatch):
     out = tmp_path / "run"
     model = OmniQAEvaluator(strategy="omac", ratio=0.7, output_dir=str(out))
+    answer = OmniQAEvaluator.answer
+
+    def scripted_text(self, records, inputs):  # the model still runs; only its decoded text is replaced
+        monkeypatch.setattr(self.processor.tokenizer, "batch_decode",
+                            lambda *args, **kwargs: [SCRIPTED[r.id][0] for r in records])
+        return answer(self, records, inputs)
+
+    monkeypatch.setattr(OmniQAEvaluator, "answer", scripted_text)
     logger = TensorBoardLogger(tmp_path, name="tb")
     trainer(tmp_path, logger=logger).test(model, datamodule=datamodule(dailyomni))
 
@@ -77,13 +96,15 @@ def test_test_run_writes_rows_metrics_results_and_tensorboard(tmp_path, dailyomn
         assert row.tokens_out["video"] == retained(row.tokens_in["video"], 0.7)  # exact budgets
         assert row.tokens_out["audio"] == retained(row.tokens_in["audio"], 0.7)
         assert row.tokens_out["text"] == row.tokens_in["text"]
-        assert row.parsed == extract_answer(row.prediction, row.options)
-        assert row.correct == (row.parsed == row.answer)
+        assert (row.prediction, row.parsed) == SCRIPTED[row.id]
         assert 0 < row.prefill_seconds < row.e2e_seconds and row.peak_memory_mb is None
         assert row.extra["duration_group"]  # DailyOmni's 30s / 60s sub-score group travels with the row
 
+    assert {r.id: r.correct for r in rows} == {
+        "date000000_0": True, "date000000_1": False, "date000001_0": True, "date000001_1": False}
+
     results = json.loads((out / "test" / "results.json").read_text())
-    accuracy = sum(r.correct for r in rows) / len(rows)
+    accuracy = 0.5  # 2 of the 4 scripted answers are right
     assert results["overall"] == {"accuracy": pytest.approx(accuracy), "count": QUESTIONS, "failed": 0}
     assert sum(c["count"] for c in results["benchmarks"]["dailyomni"]["categories"].values()) == QUESTIONS
     assert results["means"]["tokens_out_audio"] == pytest.approx(sum(r.tokens_out["audio"] for r in rows) / QUESTIONS)

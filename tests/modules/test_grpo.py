@@ -134,6 +134,29 @@ def test_clipping_after_an_update_mu_greater_than_one():
     assert wide.clip_ratio.item() == 0.0
 
 
+# Asymmetric clip, ε = 0.1 below and ε_high = 0.3 above: clip(ρ) to [0.9, 1.3]. Per token
+# loss = −min(ρ·A, clip(ρ)·A); its gradient in log π is −A·ρ when ρ·A is the minimum, 0 when the clip is.
+ASYMMETRIC = [  # ratio ρ, advantage A, per-token loss, d loss / d logp
+    (1.5, 1.0, -1.3, 0.0),  # above 1 + ε_high, A > 0: −min(1.5, 1.3) = −1.3, clipped
+    (1.2, 1.0, -1.2, -1.2),  # inside [0.9, 1.3]: −1.2 (a bound of 1 + ε = 1.1 would clip it to −1.1)
+    (0.5, -1.0, 0.9, 0.0),  # below 1 − ε, A < 0: −min(−0.5, −0.9) = 0.9, clipped
+    (0.8, -1.0, 0.9, 0.0),  # below 1 − ε = 0.9 (not below 1 − ε_high = 0.7): −min(−0.8, −0.9) = 0.9, clipped
+    (0.5, 1.0, -0.5, -0.5),  # A > 0 below the range: min(0.5, 0.9) = 0.5 unclipped, −0.5
+    (1.5, -1.0, 1.5, 1.5),  # A < 0 above the range: min(−1.5, −1.3) = −1.5 unclipped, 1.5
+]
+
+
+@pytest.mark.parametrize(("ratio", "advantage", "loss", "grad"), ASYMMETRIC)
+def test_asymmetric_clip_per_token_loss_and_gradient(ratio, advantage, loss, grad):
+    logps = _logps([[math.log(ratio)]])  # against old log-prob 0: ρ = ratio
+    out = policy_loss(logps, torch.zeros(1, 1), torch.tensor([advantage]), torch.ones(1, 1, dtype=torch.bool),
+                      epsilon=0.1, epsilon_high=0.3)
+    out.loss.backward()
+    assert out.loss.item() == pytest.approx(loss, abs=1e-6)
+    assert logps.grad.item() == pytest.approx(grad, abs=1e-6)
+    assert out.clip_ratio.item() == (1.0 if grad == 0.0 else 0.0)
+
+
 def test_kl_term_weighted_by_beta():
     logps = _logps([[-1.0, -2.0]])
     ref = torch.tensor([[-1.5, -2.0]])

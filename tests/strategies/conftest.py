@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from sequences import build_sequence
 
 from omarc.strategies import TokenSequence
+from tests.strategies.sequences import build_sequence
 
 
 @pytest.fixture

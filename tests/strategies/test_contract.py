@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sequences import build_sequence, where
 
 from omarc.strategies import Modality, build_compressor, pack
 from omarc.strategies.budget import retained
+from tests.strategies.sequences import build_sequence, where
 
 COMPRESSING = ["omac", "omac_va", "omnizip"]
 ALL = ["full", *COMPRESSING]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sequences import build_sequence, where
 
 from omarc.strategies import STRATEGIES, Modality, SamplePlan, build_compressor, pack
 from omarc.strategies.budget import allocate, retained
 from omarc.strategies.plan import apply_plan
+from tests.strategies.sequences import build_sequence, where
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sequences import build_sequence
 from torch.profiler import ProfilerActivity, profile
 
 from omarc.strategies import build_compressor
+from tests.strategies.sequences import build_sequence
 
 #: Largest single allocation allowed, as a share of one [L, L] float32 buffer (~520 MB here).
 QUADRATIC_SHARE = 1 / 32

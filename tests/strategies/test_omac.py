@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-from sequences import build_sequence, where
 
 from omarc.strategies import Modality, build_compressor
 from omarc.strategies.budget import retained
@@ -22,6 +21,7 @@ from omarc.strategies.omac import (
     token_contrast,
 )
 from omarc.strategies.similarity import local_distinctiveness
+from tests.strategies.sequences import build_sequence, where
 
 
 def cos(a, b):
@@ -171,6 +171,20 @@ def test_frames_kept_follow_the_video_budget():
     report = compressor(seq).reports[0]
     # K = round(307 / (0.5 · 32)) = 19 frames
     assert len(report.frames_kept) == 19 == compressor.frames_to_keep(video_grids(seq), retained(1024, 0.7))
+
+
+def test_frames_kept_are_raised_to_hold_a_budget_that_is_not_a_multiple_of_the_frame_size():
+    # 6 grids of P = 4 tokens, video budget (1 − 0.625) · 24 = 9, frame_token_share 1: K = round(9 / 4) = 2
+    # frames hold at most 8 tokens, so K is raised to ceil(9 / 4) = 3 frames (not floor(9 / 4) = 2).
+    seq = build_sequence(grids=6, hw=(2, 2), audio_rate=0.0, dim=8)
+    compressor = build_compressor("omac", video_ratio=0.625, audio_ratio=0.0, frame_token_share=1.0)
+    assert compressor.frames_to_keep(video_grids(seq), 9) == 3
+    out = compressor(seq)
+    assert int(out.sequence.count(Modality.VIDEO)[0]) == 9
+    assert len(out.reports[0].frames_kept) == 3
+    # each kept frame: 1 token plus its share of the other 6, at most 4 in all: 9 tokens over 3 frames
+    per_grid = _tokens_per_grid(seq, out.reports[0])
+    assert int(per_grid.sum()) == 9 and int((per_grid > 0).sum()) == 3 and int(per_grid.max()) <= 4
 
 
 def _tokens_per_grid(seq, report):

@@ -6,13 +6,13 @@ import math
 
 import pytest
 import torch
-from sequences import build_sequence, where
 
 from omarc.strategies import Modality, build_compressor
 from omarc.strategies.budget import allocate, retained
 from omarc.strategies.layout import video_grids
 from omarc.strategies.omnizip import PROXY_NOTE, dpc_knn_scores, temporal_change
 from omarc.strategies.similarity import unit
+from tests.strategies.sequences import build_sequence, where
 
 
 def reference_dpc(x: torch.Tensor, k: int) -> list[float]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sequences import build_sequence
 
 from omarc.bench.ops import dispatch_counts
 from omarc.strategies import STRATEGIES, build_compressor
+from tests.strategies.sequences import build_sequence
 
 
 def test_counter_sees_host_reads_and_only_those():
