@@ -16,7 +16,6 @@ glibc reuses freed memory: otherwise page faults dominate the times and vary (do
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import statistics
@@ -24,6 +23,7 @@ import time
 from functools import partial
 
 import torch
+from jsonargparse import CLI
 
 from omarc.bench.ops import dispatch_counts
 from omarc.modules.backbones.base import synchronize
@@ -101,25 +101,27 @@ def minor_faults(fn) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ratio", type=float, default=0.7)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dim", type=int, default=2048)
-    args = parser.parse_args()
-    sync = partial(synchronize, torch.device(args.device))
-    samples = [realistic_sample(dim=args.dim, seed=s, device=args.device) for s in range(4)]
+def main(ratio: float = 0.7, repeats: int = 7, device: str = "cpu", dim: int = 2048) -> None:
+    """Time every registered compressor on a realistic sample (64 frames with audio, D = 2048).
+
+    Args:
+        ratio: compression ratio of every compressor.
+        repeats: timed calls per measurement (the median is printed).
+        device: where the sample and the compressors run.
+        dim: embedding width D of the sample.
+    """
+    sync = partial(synchronize, torch.device(device))
+    samples = [realistic_sample(dim=dim, seed=s, device=device) for s in range(4)]
     one, four = samples[0], pack(samples)
     counts = modality_counts(one)
-    print(f"sample: {one.length} tokens {counts}, D={args.dim}, ratio {args.ratio}, device {args.device}, "
+    print(f"sample: {one.length} tokens {counts}, D={dim}, ratio {ratio}, device {device}, "
           f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
     print("| strategy | plan only, batch 1 | batch 1 ms/sample | batch 4 ms/sample | ops / host reads per sample "
           "| page faults per sample | tokens out (video, audio) |")
     print("|---|---|---|---|---|---|---|")
     rows = [(name, {}) for name in sorted(STRATEGIES)] + [("omnizip", {"saliency": False})]
     for name, opts in rows:
-        compressor = build_compressor(name, ratio=args.ratio)
+        compressor = build_compressor(name, ratio=ratio)
         label = name
         singles, b4 = samples, four
         if opts.get("saliency") is False:
@@ -127,10 +129,10 @@ def main() -> None:
             singles, b4 = [s.replace(audio_saliency=None) for s in samples], four.replace(audio_saliency=None)
         b1 = singles[0]
         budgets = compressor.budgets(counts["video"], counts["audio"])
-        mp, sp = median_ms(lambda: compressor.plan_sample(b1, *budgets), args.repeats, sync)
+        mp, sp = median_ms(lambda: compressor.plan_sample(b1, *budgets), repeats, sync)
         # Batch 1 is averaged over the same 4 samples the batch of 4 holds: per-sample costs vary with content.
-        m1, s1 = (statistics.fmean(x) for x in zip(*(median_ms(lambda s=s: compressor(s), args.repeats, sync) for s in singles)))
-        m4, s4 = median_ms(lambda: compressor(b4), args.repeats, sync)
+        m1, s1 = (statistics.fmean(x) for x in zip(*(median_ms(lambda s=s: compressor(s), repeats, sync) for s in singles)))
+        m4, s4 = median_ms(lambda: compressor(b4), repeats, sync)
         ops, reads = dispatch_counts(lambda: compressor(b1))
         faults = minor_faults(lambda: compressor(b1))
         out = modality_counts(compressor(b1).sequence)
@@ -139,4 +141,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    CLI(main)

@@ -30,6 +30,7 @@ from jsonargparse import ArgumentError, Namespace
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities import rank_zero_info
 
 from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name, check_folder, detect_benchmark
 from omarc.datamodules.datamodule import OmniQADataModule
@@ -160,7 +161,7 @@ class OmarcCLI(LightningCLI):
         config = self.folded_config()
         data = config.data
         if data.data_dir is None and not data.paths and data.generated:
-            print(
+            rank_zero_info(
                 "omarc: no --data given: running the embedded default, a small generated set of real mp4 files "
                 f"with audio (cached under {data.cache_dir or os.environ.get('OMARC_CACHE', '~/.cache/omarc')}), "
                 f"with model {config.model.model!r}"

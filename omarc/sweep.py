@@ -67,6 +67,8 @@ def run_sweep(
         base_args: ``omarc test`` options shared by every run (e.g. ``[--data, /data/ugc_avqa]``).
         output_dir: sweeps go to ``output_dir/name``; each run in its own subfolder (resumable).
     """
+    from lightning.pytorch.utilities import rank_zero_info
+
     from omarc.cli import run_cli
 
     if not runs:
@@ -75,7 +77,7 @@ def run_sweep(
     output_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, run in enumerate(runs, 1):
-        print(f"omarc sweep {name}: run {i}/{len(runs)}: {run_label(run)}")
+        rank_zero_info(f"omarc sweep {name}: run {i}/{len(runs)}: {run_label(run)}")
         cli = run_cli(run_argv(run, [str(a) for a in base_args or []], output_dir))
         flat = cli.model.results["test"]
         rows.append(dict(label=run_label(run), strategy=run.get("strategy", "omac"), ratio=float(run.get("ratio", 0.7)),

@@ -1,18 +1,19 @@
-"""Pictures of what a compressor kept, and accuracy against ratio (issue: reports and plots)."""
+"""Pictures of what a compressor kept, and accuracy against ratio (issue: reports and plots).
+
+Drawn on ``matplotlib.figure.Figure`` objects, which need no pyplot backend: importing this module
+leaves matplotlib's backend choice to the user, and ``fig.savefig`` writes the PNG.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import Tensor  # noqa: E402
-
-from omarc.strategies import CompressionReport, Modality, TokenSequence  # noqa: E402
+from omarc.strategies import CompressionReport, Modality, TokenSequence
 
 DROPPED_SHADE = 0.25  # brightness left on dropped cells: dark enough to see, light enough to read the frame
 
@@ -22,7 +23,7 @@ def keep_map_figure(frames: Tensor, seq: TokenSequence, reports: dict[str, Compr
     then the audio tokens kept over time (anchors as ticks) and the audio budget per grid.
 
     frames [T, 3, H, W] uint8 as decoded; ``seq`` one unpadded sample (B = 1) in the order the
-    reports' ``keep`` masks refer to. Returns the matplotlib figure.
+    reports' ``keep`` masks refer to. Returns a ``matplotlib.figure.Figure`` (not registered with pyplot).
     """
     modality, frame_id, hw, times = seq.modality[0], seq.frame[0], seq.patch_hw[0], seq.time[0]
     video = modality == int(Modality.VIDEO)
@@ -32,8 +33,8 @@ def keep_map_figure(frames: Tensor, seq: TokenSequence, reports: dict[str, Compr
     rows_cells = int(hw[video, 0].max()) + 1 if grids else 1
     cols_cells = int(hw[video, 1].max()) + 1 if grids else 1
     per_grid = max(1, frames.shape[0] // max(grids, 1))
-    fig, axes = plt.subplots(len(reports), shown + 1, figsize=(1.6 * shown + 4, 1.8 * len(reports)), squeeze=False,
-                             gridspec_kw={"width_ratios": [1] * shown + [3]})
+    fig = Figure(figsize=(1.6 * shown + 4, 1.8 * len(reports)))
+    axes = fig.subplots(len(reports), shown + 1, squeeze=False, gridspec_kw={"width_ratios": [1] * shown + [3]})
     for r, (name, report) in enumerate(reports.items()):
         keep = report.keep.to(torch.bool).cpu()
         for g in range(shown):
@@ -67,7 +68,8 @@ def keep_map_figure(frames: Tensor, seq: TokenSequence, reports: dict[str, Compr
 
 def accuracy_plot(rows: list[dict], path: Path) -> Path:
     """Accuracy against compression ratio, one line per strategy (``full`` drawn at every ratio)."""
-    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=100)
+    fig = Figure(figsize=(5, 3.6), dpi=100)
+    ax = fig.subplots()
     full = [r["accuracy"] for r in rows if r["strategy"] == "full"]
     for name in sorted({r["strategy"] for r in rows if r["strategy"] != "full"}):
         pts = sorted((r["ratio"], r["accuracy"]) for r in rows if r["strategy"] == name)
@@ -80,5 +82,4 @@ def accuracy_plot(rows: list[dict], path: Path) -> Path:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)

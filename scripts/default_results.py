@@ -1,7 +1,7 @@
 """The results table of the embedded default model (docs/results.md and docs/results.json).
 
     python scripts/default_results.py                        # as in the docs
-    python scripts/default_results.py --seeds 1 2 3 --videos 24
+    python scripts/default_results.py --seeds '[1, 2, 3]' --videos 24
 
 For each evaluation seed, a fresh set of generated mp4 clips in all four benchmark formats
 (``DEFAULT_TASK``, clips never seen in training) is decoded by PyAV and answered through the
@@ -14,7 +14,6 @@ model is evaluated compressed at 0.7 on the same clips as the untrained one.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import tempfile
@@ -23,14 +22,16 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from jsonargparse import CLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from omarc.datamodules.benchmarks import BENCHMARKS, build_prompt, read_benchmark
 from omarc.datamodules.datamodule import OmniQADataModule, ensure_generated
+from omarc.datamodules.default_task import DEFAULT_TASK
 from omarc.datamodules.generate import generate_benchmark
 from omarc.datamodules.media import decode_media
 from omarc.datamodules.records import QARecord
-from omarc.defaults import DEFAULT_MODEL_DIR, DEFAULT_TASK
+from omarc.modules.backbones.default_model import DEFAULT_MODEL_DIR
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
 from omarc.modules.evaluation.answers import extract_answer
@@ -137,29 +138,40 @@ def accuracy(correct: list[bool]) -> float:
     return sum(correct) / len(correct)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="evaluation data seeds")
-    parser.add_argument("--videos", type=int, default=24,
-                        help="clips per benchmark format and seed (one question per direction of DEFAULT_TASK each)")
-    parser.add_argument("--cgrpo-seeds", type=int, nargs="*", default=[0, 1])
-    parser.add_argument("--cgrpo-steps", type=int, default=25)
-    parser.add_argument("--cgrpo-batch", type=int, default=8)
-    parser.add_argument("--cgrpo-lr", type=float, default=2e-4)
-    parser.add_argument("--out", type=Path, default=Path("docs"))
-    parser.add_argument("--log-dir", type=Path, default=Path("runs/default_results"))
-    args = parser.parse_args()
+def main(
+    model: str = str(DEFAULT_MODEL_DIR),
+    seeds: tuple[int, ...] = (1, 2, 3),
+    videos: int = 24,
+    cgrpo_seeds: tuple[int, ...] = (0, 1),
+    cgrpo_steps: int = 25,
+    cgrpo_batch: int = 8,
+    cgrpo_lr: float = 2e-4,
+    out: Path = Path("docs"),
+    log_dir: Path = Path("runs/default_results"),
+) -> None:
+    """The default model's results table: accuracy per strategy and ratio on fresh generated clips,
+    then short C-GRPO runs; writes ``out``/results.md and ``out``/results.json.
 
+    Args:
+        model: the model evaluated and trained (default: the packaged default model).
+        seeds: evaluation data seeds.
+        videos: clips per benchmark format and seed (one question per direction of DEFAULT_TASK each).
+        cgrpo_seeds: one short C-GRPO run per seed (empty: none).
+        cgrpo_steps: optimizer steps of each C-GRPO run.
+        cgrpo_batch: prompts per C-GRPO step.
+        cgrpo_lr: C-GRPO learning rate.
+        out: where results.md and results.json go.
+        log_dir: TensorBoard logs of the C-GRPO runs.
+    """
     torch.manual_seed(0)
-    backbone, processor, family = load_backbone(args.model, device="cpu")
+    backbone, processor, family = load_backbone(model, device="cpu")
     configs = [("full", 0.0)] + [(s, r) for r in RATIOS for s in STRATEGIES]
     rows: dict[str, list[float]] = {}
     by_direction: dict[str, dict[str, list[bool]]] = {}
     n_questions = 0
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        sets = {seed: eval_records(Path(tmp) / f"eval{seed}", args.videos, seed) for seed in args.seeds}
+        sets = {seed: eval_records(Path(tmp) / f"eval{seed}", videos, seed) for seed in seeds}
         for seed, records in sets.items():
             n_questions = len(records)
             results = evaluate(backbone, processor, family, records, configs)
@@ -181,9 +193,9 @@ def main() -> None:
         key = f"{CGRPO_STRATEGY}@{CGRPO_RATIO:g}"
         pooled = [r for records in sets.values() for r in records]
         untrained = accuracy(evaluate(backbone, processor, family, pooled, [(CGRPO_STRATEGY, CGRPO_RATIO)])[key])
-        for seed in args.cgrpo_seeds:
-            model_dir = cgrpo(args.model, Path(tmp) / f"cgrpo{seed}", seed, args.cgrpo_steps, args.cgrpo_batch,
-                              args.cgrpo_lr, args.log_dir)
+        for seed in cgrpo_seeds:
+            model_dir = cgrpo(model, Path(tmp) / f"cgrpo{seed}", seed, cgrpo_steps, cgrpo_batch,
+                              cgrpo_lr, log_dir)
             trained_bb, trained_proc, _ = load_backbone(str(model_dir), device="cpu")
             configs_after = [(CGRPO_STRATEGY, CGRPO_RATIO), ("full", 0.0)]
             after = evaluate(trained_bb, trained_proc, family, pooled, configs_after)
@@ -194,24 +206,24 @@ def main() -> None:
                   f"(full tokens {accuracy(after['full@0']):.3f})", flush=True)
 
     payload = {
-        "model": args.model,
+        "model": model,
         "task": {**DEFAULT_TASK.generation_kwargs(), **DEFAULT_TASK.decode_kwargs()},
-        "eval_seeds": args.seeds,
+        "eval_seeds": list(seeds),
         "questions_per_seed": n_questions,
         "chance": 0.25,
         "rows": {k: summary(v) for k, v in rows.items()},
         "omarc_test_default_set": default_row,
         "by_direction": {k: {d: accuracy(v) for d, v in ds.items()} for k, ds in by_direction.items()},
         "cgrpo": {
-            "strategy": CGRPO_STRATEGY, "ratio": CGRPO_RATIO, "seeds": args.cgrpo_seeds, "steps": args.cgrpo_steps,
-            "batch_size": args.cgrpo_batch, "lr": args.cgrpo_lr, "eval_questions": n_questions * len(args.seeds),
+            "strategy": CGRPO_STRATEGY, "ratio": CGRPO_RATIO, "seeds": list(cgrpo_seeds), "steps": cgrpo_steps,
+            "batch_size": cgrpo_batch, "lr": cgrpo_lr, "eval_questions": n_questions * len(seeds),
             **{k: summary(v) for k, v in cgrpo_rows.items() if v},
         },
         "minutes": (time.perf_counter() - started) / 60,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(payload, indent=2))
-    (args.out / "results.md").write_text(markdown(payload))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(payload, indent=2))
+    (out / "results.md").write_text(markdown(payload))
     print(markdown(payload))
 
 
@@ -272,4 +284,4 @@ def markdown(p: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    CLI(main)

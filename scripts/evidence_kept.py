@@ -12,18 +12,19 @@ gives which tokens were kept.
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 from collections import Counter
 from pathlib import Path
 
 import torch
+from jsonargparse import CLI
 
 from omarc.datamodules.benchmarks import build_prompt, read_benchmark
+from omarc.datamodules.default_task import DEFAULT_TASK
 from omarc.datamodules.generate import generate_benchmark
 from omarc.datamodules.media import decode_media
-from omarc.defaults import DEFAULT_MODEL, DEFAULT_TASK
+from omarc.modules.backbones.default_model import DEFAULT_MODEL
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
 from omarc.modules.evaluation.answers import extract_answer
@@ -35,16 +36,19 @@ CASES = [("omac", 0.55), ("omnizip", 0.55), ("omac", 0.7), ("omnizip", 0.7)]
 
 
 @torch.no_grad()
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=DEFAULT_MODEL)
-    parser.add_argument("--videos", type=int, default=48)
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
-    backbone, processor, family = load_backbone(args.model, device="cpu")
+def main(model: str = DEFAULT_MODEL, videos: int = 48, seed: int = 7) -> None:
+    """Per strategy and ratio, the default model's answers on generated WorldSense-format clips, split by
+    whether the beep second's video and audio tokens survived compression (a Markdown table).
+
+    Args:
+        model: the model answering.
+        videos: generated clips.
+        seed: generation seed of the clips.
+    """
+    backbone, processor, family = load_backbone(model, device="cpu")
     builder = InputBuilder(processor, family)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = generate_benchmark(Path(tmp), "worldsense", args.videos, seed=args.seed, **DEFAULT_TASK.generation_kwargs())
+        folder = generate_benchmark(Path(tmp), "worldsense", videos, seed=seed, **DEFAULT_TASK.generation_kwargs())
         records = read_benchmark("worldsense", folder, "test").records
         truth = json.loads((folder / "_generated_test.json").read_text())["videos"]
         items = [builder(build_prompt(r, "official"), decode_media(r.video_path, **DEFAULT_TASK.decode_kwargs()))
@@ -79,4 +83,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    CLI(main)

@@ -5,32 +5,34 @@
 
 Steps: a random Qwen2.5-Omni thinker of ``DEFAULT_MODEL_SPEC``'s size whose vision and audio
 towers keep their random weights (frozen); SFT of the LLM and text embeddings on the answer then
-end-of-turn with full tokens, driven by a Lightning Trainer (TensorBoard logs under ``--log-dir``),
+end-of-turn with full tokens, driven by a Lightning Trainer (TensorBoard logs under ``--log_dir``),
 on fresh clips every step, rendered in memory, laid out by the real InputBuilder and encoded in
 ``--workers`` loader processes. Two stages (:func:`curriculum`): a warm-up on the easiest form of
 the question (4 colours, no distractor sounds, forward only, answered by name) until
-``--warmup-target`` held-out accuracy, then ``DEFAULT_TASK`` itself (6 colours, noise bursts, official
-prompts with options) until ``--target``, ``--max-steps`` or ``--max-minutes``. Greedy accuracy
-on held-out in-memory clips every ``--val-every`` steps; in the last stage the best model so far
+``--warmup_target`` held-out accuracy, then ``DEFAULT_TASK`` itself (6 colours, noise bursts, official
+prompts with options) until ``--target``, ``--max_steps`` or ``--max_minutes``. Greedy accuracy
+on held-out in-memory clips every ``--val_every`` steps; in the last stage the best model so far
 is exported. Finally the exported model answers held-out mp4 files (generated, decoded by PyAV)
 through the evaluation path, and the accuracy is printed.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import lightning.pytorch as pl
 import torch
+from jsonargparse import CLI
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch.utils.data import DataLoader
 
-from omarc.defaults import DEFAULT_FAMILY, DEFAULT_MODEL_DIR, DEFAULT_TASK, TaskSpec
+from omarc.datamodules.default_task import DEFAULT_TASK, TaskSpec
+from omarc.modules.backbones.default_model import DEFAULT_FAMILY, DEFAULT_MODEL_DIR
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.recipes.default_model import (
     GeneratedQADataset,
@@ -75,72 +77,89 @@ class Stage:
     minutes: float  # time cap of the stage
 
 
-def curriculum(args: argparse.Namespace) -> list[Stage]:
+def curriculum(open_share: float, warmup_target: float, warmup_minutes: float, target: float,
+               max_minutes: float) -> list[Stage]:
     """Warm-up on the easiest form of the question (4 colours, no distractor sounds, forward only,
     answered by name without options: the form that leaves chance in minutes), then the shipped task."""
     easy = dataclasses.replace(DEFAULT_TASK, n_colours=4, n_distractors=0, directions=("forward",))
     return [
-        Stage("warm-up", easy, 1.0, args.warmup_target, args.warmup_minutes),
-        Stage("task", DEFAULT_TASK, args.open_share, args.target, args.max_minutes),
+        Stage("warm-up", easy, 1.0, warmup_target, warmup_minutes),
+        Stage("task", DEFAULT_TASK, open_share, target, max_minutes),
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR)
-    parser.add_argument("--seed", type=int, default=1, help="seed 1 gave the shipped model (docs/default_model.md)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="loader processes that render and encode fresh training clips while the LLM trains")
-    parser.add_argument("--open-share", type=float, default=0.5,
-                        help="task-stage questions asked without options, answered by name: a dense signal")
-    parser.add_argument("--answer-format", choices=("letter", "text"), default="text",
-                        help="multiple-choice answers: the option's text (parsed back to its letter; letters stayed at chance)")
-    parser.add_argument("--val-size", type=int, default=96)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--max-steps", type=int, default=20000, help="step cap of each stage")
-    parser.add_argument("--warmup-minutes", type=float, default=20.0)
-    parser.add_argument("--warmup-target", type=float, default=0.95)
-    parser.add_argument("--max-minutes", type=float, default=90.0, help="time cap of the task stage")
-    parser.add_argument("--val-every", type=int, default=100)
-    parser.add_argument("--target", type=float, default=0.97)
-    parser.add_argument("--log-dir", type=Path, default=Path("runs/default_model"))
-    parser.add_argument("--eval-videos", type=int, default=8, help="held-out mp4 clips per benchmark format for the final check")
-    args = parser.parse_args()
+def main(
+    out: Path = DEFAULT_MODEL_DIR,
+    seed: int = 1,
+    workers: int = 1,
+    open_share: float = 0.5,
+    answer_format: Literal["letter", "text"] = "text",
+    val_size: int = 96,
+    batch_size: int = 16,
+    lr: float = 1e-3,
+    max_steps: int = 20000,
+    warmup_minutes: float = 20.0,
+    warmup_target: float = 0.95,
+    max_minutes: float = 90.0,
+    val_every: int = 100,
+    target: float = 0.97,
+    log_dir: Path = Path("runs/default_model"),
+    eval_videos: int = 8,
+) -> None:
+    """Train the embedded default model from scratch (SFT in two stages) and export it to ``out``.
 
+    Args:
+        out: where the trained model is exported.
+        seed: seed 1 gave the shipped model (docs/default_model.md).
+        workers: loader processes that render and encode fresh training clips while the LLM trains.
+        open_share: task-stage questions asked without options, answered by name: a dense signal.
+        answer_format: multiple-choice answers: the option's text (parsed back to its letter; letters
+            stayed at chance).
+        val_size: held-out questions per validation.
+        batch_size: training clips per step.
+        lr: AdamW learning rate.
+        max_steps: step cap of each stage.
+        warmup_minutes: time cap of the warm-up stage.
+        warmup_target: held-out accuracy that ends the warm-up stage.
+        max_minutes: time cap of the task stage.
+        val_every: steps between held-out validations.
+        target: held-out accuracy that ends the task stage.
+        log_dir: TensorBoard logs.
+        eval_videos: held-out mp4 clips per benchmark format for the final check.
+    """
     # On a small shared CPU one thread per process avoids OpenMP spin-waiting: ~8x faster steps than two.
     torch.set_num_threads(1)
-    pl.seed_everything(args.seed, workers=True)
-    backbone, processor = build_untrained_model(args.seed)
+    pl.seed_everything(seed, workers=True)
+    backbone, processor = build_untrained_model(seed)
     builder = InputBuilder(processor, DEFAULT_FAMILY)
     print(f"model: {sum(p.numel() for p in backbone.parameters()) / 1e6:.2f} M parameters", flush=True)
-    stages = curriculum(args)
+    stages = curriculum(open_share, warmup_target, warmup_minutes, target, max_minutes)
     for number, stage in enumerate(stages):
         print(f"stage {stage.name}: {stage.task}, open share {stage.open_share}", flush=True)
-        seed = args.seed + 100 * number
+        stage_seed = seed + 100 * number
         # Fresh clips every step (a cached set of a few thousand clips was memorised, not learnt), rendered and
         # encoded by the frozen towers in the loader workers while the LLM trains.
-        train = GeneratedQADataset(builder, args.max_steps * args.batch_size, seed=seed, task=stage.task, cache=False,
-                                   encoder=backbone, open_share=stage.open_share, answer_format=args.answer_format)
-        val = GeneratedQADataset(builder, args.val_size, seed=VAL_SEED + seed, task=stage.task, prompt_style="official",
+        train = GeneratedQADataset(builder, max_steps * batch_size, seed=stage_seed, task=stage.task, cache=False,
+                                   encoder=backbone, open_share=stage.open_share, answer_format=answer_format)
+        val = GeneratedQADataset(builder, val_size, seed=VAL_SEED + stage_seed, task=stage.task, prompt_style="official",
                                  # held out as trained: without options in a by-name stage, official prompts otherwise
                                  encoder=backbone, open_share=float(stage.open_share == 1.0),
-                                 answer_format=args.answer_format)
+                                 answer_format=answer_format)
         val.build_all()
         final = number == len(stages) - 1
-        export = ExportBest(processor, args.out if final else None, stage.target)
-        module = SFTModule(backbone, processor.tokenizer, lr=args.lr, max_steps=args.max_steps, freeze_encoders=True)
+        export = ExportBest(processor, out if final else None, stage.target)
+        module = SFTModule(backbone, processor.tokenizer, lr=lr, max_steps=max_steps, freeze_encoders=True)
         trainer = pl.Trainer(
             accelerator="cpu",
             devices=1,
             precision="32-true",
-            max_steps=args.max_steps,
+            max_steps=max_steps,
             max_time={"minutes": stage.minutes},
-            val_check_interval=args.val_every,
+            val_check_interval=val_every,
             check_val_every_n_epoch=None,
             num_sanity_val_steps=0,
             log_every_n_steps=10,
-            logger=TensorBoardLogger(args.log_dir, name=stage.name),
+            logger=TensorBoardLogger(log_dir, name=stage.name),
             enable_checkpointing=False,
             enable_progress_bar=False,
             callbacks=[export],
@@ -148,19 +167,19 @@ def main() -> None:
         )
         trainer.fit(
             module,
-            DataLoader(train, batch_size=args.batch_size, collate_fn=train.collate, num_workers=args.workers,
-                       worker_init_fn=single_thread_worker, persistent_workers=args.workers > 0),
+            DataLoader(train, batch_size=batch_size, collate_fn=train.collate, num_workers=workers,
+                       worker_init_fn=single_thread_worker, persistent_workers=workers > 0),
             DataLoader(val, batch_size=32, collate_fn=val.collate),
         )
         print(f"stage {stage.name} done: best held-out accuracy {export.best:.3f}", flush=True)
-    print(f"exported the best model to {args.out}", flush=True)
+    print(f"exported the best model to {out}", flush=True)
 
     from default_results import evaluate_generated  # noqa: PLC0415 - scripts/ sits on sys.path
 
     with tempfile.TemporaryDirectory() as tmp:
-        result = evaluate_generated(str(args.out), Path(tmp), n_videos=args.eval_videos, seed=VAL_SEED + args.seed)
+        result = evaluate_generated(str(out), Path(tmp), n_videos=eval_videos, seed=VAL_SEED + seed)
     print(f"held-out mp4 accuracy (full tokens, {result['n']} questions): {result['accuracy']:.3f}", flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    CLI(main)

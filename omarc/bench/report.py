@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 
 def _ms(stats: dict[str, float]) -> str:
@@ -48,7 +45,8 @@ def markdown_table(rows: list[dict], meta: dict) -> str:
 
 def speedup_plot(rows: list[dict], path: Path) -> Path:
     """Prefill and end-to-end speedup against compression ratio, one line per strategy."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=100)
+    fig = Figure(figsize=(9, 3.6), dpi=100)  # no pyplot: no backend needed, nothing to close
+    axes = fig.subplots(1, 2)
     strategies = sorted({r["strategy"] for r in rows if r["strategy"] != "full"})
     for key, ax, title in (("prefill_speedup", axes[0], "LLM prefill"), ("end_to_end_speedup", axes[1], "end to end")):
         for name in strategies:
@@ -64,5 +62,4 @@ def speedup_plot(rows: list[dict], path: Path) -> Path:
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)

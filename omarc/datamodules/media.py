@@ -43,7 +43,13 @@ class MediaError(RuntimeError):
 
 
 def fit_frame_size(height: int, width: int, max_pixels: int = MAX_PIXELS, factor: int = PATCH_FACTOR) -> tuple[int, int]:
-    """(h, w) near the aspect ratio of ``height × width``, sides multiples of ``factor``, h·w ≤ max_pixels."""
+    """(h, w) near the aspect ratio of ``height × width``, sides multiples of ``factor``, h·w ≤ max_pixels.
+
+    Not Qwen's ``smart_resize``: that one rounds the original sides first and floors only when they
+    overflow, and scales small frames up to ``min_pixels``. Here the frame is scaled to the budget
+    first (never up), then rounded to cells (floored only on overflow): 56×84 into 2 cells gives 28×56
+    (smart_resize: 28×28) and a 480×640 frame at 50,176 px gets 196×252 (smart_resize: 168×252).
+    """
     if max_pixels < factor * factor:
         raise ValueError(f"max_pixels={max_pixels} is below one {factor}×{factor} cell")
     scale = min(1.0, math.sqrt(max_pixels / (height * width)))

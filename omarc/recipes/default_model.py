@@ -21,10 +21,11 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import ProcessorMixin
 
 from omarc.datamodules.benchmarks import build_prompt
+from omarc.datamodules.default_task import DEFAULT_TASK, TaskSpec
 from omarc.datamodules.generate import PALETTE, SOUNDS, ask, plan_clip, render
 from omarc.datamodules.prompts import PROMPT_STYLES, QWEN_OMNI_SYSTEM, Prompt
 from omarc.datamodules.records import LETTERS, Media, QARecord
-from omarc.defaults import DEFAULT_FAMILY, DEFAULT_MODEL_SPEC, DEFAULT_TASK, ModelSpec, TaskSpec
+from omarc.modules.backbones.default_model import DEFAULT_FAMILY, DEFAULT_MODEL_SPEC, ModelSpec
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import wrap_thinker
 from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
@@ -272,7 +273,11 @@ class SFTModule(pl.LightningModule):
         params = [p for p in self.backbone.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
 
-        def schedule(step: int) -> float:  # linear warm-up, then cosine decay to 10 %
+        # Linear warm-up, then cosine decay to 10 %, peak lr at steps warmup - 1 and warmup. Not a transformers
+        # schedule: with min_lr_rate=0.1, get_cosine_with_min_lr_schedule_with_warmup has this decay but a warm-up
+        # from 0 (step / warmup), get_cosine_with_min_lr_schedule_with_warmup_lr_rate this warm-up but a decay one
+        # step ahead; either would change the lr at every step of one phase, and the shipped weights with it.
+        def schedule(step: int) -> float:
             if step < self.warmup_steps:
                 return (step + 1) / self.warmup_steps
             progress = min(1.0, (step - self.warmup_steps) / max(1, self.max_steps - self.warmup_steps))

@@ -1,6 +1,6 @@
 """OmniZip (arXiv 2511.14582), the A-V baseline: audio saliency steers the video budget per time window.
 
-Re-implemented from the description of its public code (notes/omnizip.md) in omarc's data contract:
+Re-implemented from a description of its public code, not copied (deviations: docs/compressors.md), in omarc's data contract:
 
 1. Audio: the most salient tokens are kept; ``anchor_share``·N_a anchors are taken at a uniform
    stride from the rest; every other token joins its most similar anchor (cosine) and each anchor

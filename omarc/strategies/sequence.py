@@ -1,4 +1,4 @@
-"""The token sequence: the one data structure a compressor sees and returns (DESIGN.md, data contract).
+"""The token sequence: the one data structure a compressor sees and returns (docs/compressors.md, docs/backbones.md).
 
 A compressor sits between the encoders and the LLM decoder layers. It receives the joint
 audio-video-text sequence as the backbone built it and returns a shorter one. It never imports

@@ -19,19 +19,20 @@ from time import perf_counter
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities import rank_zero_info
 
 from omarc.datamodules.benchmarks import build_prompt
 from omarc.datamodules.prompts import PROMPT_STYLES
 from omarc.datamodules.records import Media, QARecord
-from omarc.defaults import DEFAULT_MODEL
+from omarc.modules.backbones.base import synchronize
+from omarc.modules.backbones.default_model import DEFAULT_MODEL
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
 from omarc.modules.evaluation.answers import extract_answer
 from omarc.modules.evaluation.metrics import QAAccuracy, format_results, nest_results
 from omarc.modules.evaluation.predictions import PredictionRow, PredictionWriter
 from omarc.strategies import build_compressor
-from omarc.visualize import keep_map_figure, plt
+from omarc.visualize import keep_map_figure
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ class OmniQAEvaluator(pl.LightningModule):
             self._update_metrics(self._resumed)
         device = self.device
         where = f"the CPU ({torch.get_num_threads()} threads)" if device.type == "cpu" else str(device)
-        rank_zero_only(print)(f"omarc: {self.hparams.model} with {self.compressor!r} on {where}")
+        rank_zero_info(f"omarc: {self.hparams.model} with {self.compressor!r} on {where}")
 
     def on_test_epoch_start(self) -> None:
         self._start()
@@ -256,8 +257,7 @@ class OmniQAEvaluator(pl.LightningModule):
         texts = self.processor.tokenizer.batch_decode(
             [tokens[:n] for tokens, n in zip(gen.tokens.tolist(), gen.lengths.tolist())], skip_special_tokens=True
         )
-        if cuda:
-            torch.cuda.synchronize(self.device)
+        synchronize(self.device)
         seconds = perf_counter() - start
         peak = torch.cuda.max_memory_allocated(self.device) / 2**20 if cuda else None
         flags = inputs.get(MEDIA_FLAGS_KEY, [[]] * len(records))
@@ -302,7 +302,6 @@ class OmniQAEvaluator(pl.LightningModule):
             experiment = getattr(self.logger, "experiment", None)
             if hasattr(experiment, "add_figure"):
                 experiment.add_figure(f"keep_map/{record.id}", figure, global_step=self.global_step)
-            plt.close(figure)
         except Exception as error:  # a picture must never cost an evaluation
             log.warning("keep map of %s not drawn: %s", record.id, error)
 
@@ -358,6 +357,7 @@ class OmniQAEvaluator(pl.LightningModule):
         payload = {"stage": stage, "predictions": str(self._writer.path), "run": self.run_signature(),
                    **nest_results(flat), "flat": flat}
         path.write_text(json.dumps(payload, indent=2, ensure_ascii=False))
+        # The run's result, on stdout beside Lightning's own metrics table (status lines: rank_zero_info, stderr).
         print(f"\n{format_results(flat)}\npredictions: {self._writer.path}\nresults: {path}")
 
 

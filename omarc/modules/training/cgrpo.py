@@ -1,4 +1,4 @@
-"""O-MARC training: the C-GRPO LightningModule (paper §5, appendix A.1; DESIGN.md, notes/grpo.md).
+"""O-MARC training: the C-GRPO LightningModule (paper §5, appendix A.1; docs/training.md).
 
 One training step, per batch of B prompts::
 
@@ -21,6 +21,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 from torch import Tensor
+from transformers import get_constant_schedule_with_warmup
 
 from omarc.datamodules.prompts import PROMPT_STYLES
 from omarc.datamodules.records import QARecord
@@ -30,6 +31,7 @@ from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
 from omarc.modules.evaluation.evaluator import SampleTransform
 from omarc.modules.training.grpo import (
     AGGREGATIONS,
+    GAP_REFERENCES,
     compression_gap,
     group_advantages,
     policy_loss,
@@ -97,7 +99,8 @@ class CGRPOModule(pl.LightningModule):
         loss_aggregation: "grpo" (mean per sequence, then over sequences) or "dapo" (token mean).
         gap_reference: "paired" (teacher i vs student i, the paper) or "mean" (teacher group mean).
         teacher_loss_weight: weight of plain GRPO on the teacher rollouts (0: students only).
-        lr, weight_decay, warmup_steps, max_grad_norm: AdamW and a linear warm-up to a constant lr.
+        lr, weight_decay, warmup_steps, max_grad_norm: AdamW and a linear warm-up to a constant lr
+            (lr·min(1, (k + 1) / (warmup_steps + 1)) at step k; LearningRateMonitor logs it as ``lr``).
         freeze_encoders: keep the vision and audio towers fixed (the LLM learns; memory as TRL omni
             recipes). When False, the prompt is re-encoded with grad at each step.
         gradient_checkpointing: recompute decoder activations in the backward pass.
@@ -151,7 +154,7 @@ class CGRPOModule(pl.LightningModule):
         _check(beta >= 0, "beta", beta, ">= 0")
         _check(num_iterations >= 1, "num_iterations", num_iterations, ">= 1")
         _check(loss_aggregation in AGGREGATIONS, "loss_aggregation", loss_aggregation, f"one of {AGGREGATIONS}")
-        _check(gap_reference in ("paired", "mean"), "gap_reference", gap_reference, "'paired' or 'mean'")
+        _check(gap_reference in GAP_REFERENCES, "gap_reference", gap_reference, " or ".join(map(repr, GAP_REFERENCES)))
         _check(teacher_loss_weight >= 0, "teacher_loss_weight", teacher_loss_weight, ">= 0")
         _check(prompt_style in PROMPT_STYLES, "prompt_style", prompt_style, f"one of {PROMPT_STYLES}")
         self.save_hyperparameters()
@@ -205,9 +208,14 @@ class CGRPOModule(pl.LightningModule):
         hp = self.hparams
         params = [p for p in self.backbone.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
-        warmup = max(hp.warmup_steps, 0)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / (warmup + 1)))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        # transformers' warm-up gives lr·k/n at optimizer step k (lr 0 at the first step); started one step in
+        # (last_epoch=0, which needs initial_lr) with n = warmup + 1 it gives lr·min(1, (k + 1) / (warmup + 1)):
+        # no step at lr 0, the full lr from step ``warmup_steps`` on.
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        scheduler = get_constant_schedule_with_warmup(optimizer, max(hp.warmup_steps, 0) + 1, last_epoch=0)
+        # ``name``: the tag LearningRateMonitor (the configs' callbacks) logs it under.
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "lr"}}
 
     # ----------------------------------------------------------------- rollouts
     def _generator(self, step: int) -> torch.Generator:
@@ -355,7 +363,6 @@ class CGRPOModule(pl.LightningModule):
         self.log("loss", stats["loss"], prog_bar=True, **log)
         self.log("kl", stats["kl"], **log)
         self.log("clip_ratio", stats["clip_ratio"], **log)
-        self.log("lr", self.optimizers().param_groups[0]["lr"], **log)
 
     def _log_examples(self, records: list[QARecord], teacher: Rollouts, student: Rollouts, step: int) -> None:
         experiment = getattr(self.logger, "experiment", None)
