@@ -33,8 +33,8 @@ from omarc.datamodules.media import decode_media
 from omarc.datamodules.records import QARecord
 from omarc.modules.backbones.default_model import DEFAULT_MODEL_DIR
 from omarc.modules.backbones.inputs import InputBuilder
-from omarc.modules.backbones.loading import load_backbone
-from omarc.modules.evaluation.answers import extract_answer
+from omarc.modules.backbones.loading import export_pretrained, load_backbone
+from omarc.modules.evaluation.answers import answer_questions
 from omarc.recipes.default_model import MAX_ANSWER_TOKENS
 from omarc.strategies import build_compressor
 
@@ -86,11 +86,8 @@ def evaluate(backbone, processor, family: str, records: list[QARecord], configs:
         ]
         seq = backbone.encode(builder.collate(items), audio_saliency=True)
         for key, compressor in compressors.items():
-            gen = backbone.generate(compressor(seq).sequence, max_new_tokens=MAX_ANSWER_TOKENS)
-            texts = processor.tokenizer.batch_decode(
-                [t[:n] for t, n in zip(gen.tokens.tolist(), gen.lengths.tolist())], skip_special_tokens=True
-            )
-            out[key] += [extract_answer(t, r.options) == r.answer for t, r in zip(texts, chunk)]
+            answers = answer_questions(backbone, processor.tokenizer, compressor(seq).sequence, chunk, MAX_ANSWER_TOKENS)
+            out[key] += [a == r.answer for a, r in zip(answers.letters, chunk)]
     return out
 
 
@@ -127,7 +124,7 @@ def cgrpo(model: str, root: Path, seed: int, steps: int, batch_size: int, lr: fl
         enable_progress_bar=False, log_every_n_steps=5,
     )
     trainer.fit(module, datamodule=datamodule)
-    return module.export_pretrained(root / "model")
+    return export_pretrained(module.backbone, module.processor, root / "model")
 
 
 def summary(values: list[float]) -> dict:

@@ -27,7 +27,7 @@ from omarc.datamodules.media import decode_media
 from omarc.modules.backbones.default_model import DEFAULT_MODEL
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
-from omarc.modules.evaluation.answers import extract_answer
+from omarc.modules.evaluation.answers import answer_questions
 from omarc.recipes.default_model import MAX_ANSWER_TOKENS
 from omarc.strategies import build_compressor
 from omarc.strategies.sequence import Modality
@@ -59,18 +59,15 @@ def main(model: str = DEFAULT_MODEL, videos: int = 48, seed: int = 7) -> None:
     print("|---|---|---|---|---|---|")
     for name, ratio in CASES:
         out = build_compressor(name, ratio=ratio)(seq)
-        gen = backbone.generate(out.sequence, max_new_tokens=MAX_ANSWER_TOKENS)
-        texts = processor.tokenizer.batch_decode(
-            [t[:n] for t, n in zip(gen.tokens.tolist(), gen.lengths.tolist())], skip_special_tokens=True
-        )
+        answers = answer_questions(backbone, processor.tokenizer, out.sequence, records, MAX_ANSWER_TOKENS)
         counts: Counter = Counter()
-        for b, (record, report, text) in enumerate(zip(records, out.reports, texts)):
+        for b, (record, report, letter) in enumerate(zip(records, out.reports, answers.letters)):
             sample = seq.sample(b)
             at_beep = sample.time[0].floor() == beeps[b]
             kept = report.keep & at_beep
             video_kept = bool(kept[sample.modality[0] == int(Modality.VIDEO)].any())
             audio_kept = bool(kept[sample.modality[0] == int(Modality.AUDIO)].any())
-            right = extract_answer(text, record.options) == record.answer
+            right = letter == record.answer
             counts[("video kept" if video_kept else "video dropped", right)] += 1
             counts["audio dropped"] += not audio_kept
             counts["right"] += right

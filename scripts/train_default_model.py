@@ -34,11 +34,11 @@ from torch.utils.data import DataLoader
 from omarc.datamodules.default_task import DEFAULT_TASK, TaskSpec
 from omarc.modules.backbones.default_model import DEFAULT_FAMILY, DEFAULT_MODEL_DIR
 from omarc.modules.backbones.inputs import InputBuilder
+from omarc.modules.backbones.loading import export_pretrained
 from omarc.recipes.default_model import (
     GeneratedQADataset,
     SFTModule,
     build_untrained_model,
-    export_pretrained,
     single_thread_worker,
 )
 

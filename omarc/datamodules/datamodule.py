@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 # The embedded default set: the default model's task (omarc.datamodules.default_task), a few clips per benchmark format.
 DEFAULT_GENERATION = {"n_videos": 8, **DEFAULT_TASK.generation_kwargs()}
 GENERATED_VERSION = "v3"  # bump when the generator's output changes, so caches are rebuilt
+#: What defines the questions of a run (with the media settings, :meth:`OmniQADataModule.run_signature`).
+RUN_SIGNATURE = ("benchmarks", "split", "data_dir", "paths", "categories", "seed")
 PAPER_FPS = 1.0  # the paper's sampling rate (§6), for every set but the generated default
 
 Entry = QARecord | ReadIssue
@@ -107,6 +109,10 @@ class OmniQADataModule(pl.LightningDataModule):
     def exclude_ids(self, ids: Collection[str]) -> None:
         """Leave these record ids out of every later loader (a resumed evaluation's finished samples)."""
         self.excluded = set(ids)
+
+    def run_signature(self) -> dict:
+        """Which questions a run answers and how their media is decoded: a resumed evaluation must match it."""
+        return {**{k: getattr(self, k) for k in RUN_SIGNATURE}, "media": dict(self.decode.keywords)}
 
     def prepare_data(self) -> None:
         if self._uses_generated():

@@ -10,7 +10,6 @@ i.e. at the same positions greedy decoding uses.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
@@ -30,7 +29,7 @@ from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import wrap_thinker
 from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
 from omarc.modules.backbones.tiny import build_tiny_processor, build_tiny_thinker
-from omarc.modules.evaluation.answers import extract_answer
+from omarc.modules.evaluation.answers import answer_questions
 from omarc.strategies.sequence import Modality, TokenSequence, pack
 
 N_OPTIONS = 4  # every generated question has four lettered options
@@ -102,14 +101,6 @@ def build_untrained_model(seed: int = 0, task: TaskSpec = DEFAULT_TASK, model: M
     thinker = build_tiny_thinker(family, seed, **model.overrides()).train()
     processor = build_tiny_processor(family, extra_corpus=prompt_corpus(task))
     return wrap_thinker(thinker, family, processor), processor
-
-
-def export_pretrained(backbone: QwenOmniBackbone, processor: ProcessorMixin, directory: str | Path) -> Path:
-    """Write the thinker (config + safetensors) and its processor files; ``load_backbone(directory)`` loads them."""
-    directory = Path(directory)
-    backbone.thinker.save_pretrained(directory)
-    processor.save_pretrained(directory)
-    return directory
 
 
 def answer_ids(tokenizer, letter: str, end_token: str = "<|im_end|>") -> Tensor:
@@ -226,8 +217,7 @@ class SFTModule(pl.LightningModule):
         self.lr, self.weight_decay = lr, weight_decay
         self.warmup_steps, self.max_steps = warmup_steps, max_steps
         if freeze_encoders:
-            for tower in (backbone.thinker.model.audio_tower, backbone.thinker.model.visual):
-                tower.requires_grad_(False)
+            backbone.freeze_encoders()
         self._val_correct: list[Tensor] = []
 
     def prompt_sequence(self, inputs: dict) -> TokenSequence:
@@ -253,16 +243,11 @@ class SFTModule(pl.LightningModule):
         return loss
 
     @torch.no_grad()
-    def predict(self, inputs: dict, max_new_tokens: int = MAX_ANSWER_TOKENS) -> list[list[int]]:
-        """Greedy answer token ids of each sample (end-of-turn included)."""
-        gen = self.backbone.generate(self.prompt_sequence(inputs), max_new_tokens=max_new_tokens)
-        return [t[:n] for t, n in zip(gen.tokens.tolist(), gen.lengths.tolist())]
-
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        """Correct when the greedy answer parses (:func:`extract_answer`) to the gold letter."""
-        texts = self.tokenizer.batch_decode(self.predict(batch["inputs"]), skip_special_tokens=True)
-        correct = [extract_answer(t, r.options) == r.answer for t, r in zip(texts, batch["records"])]
-        self._val_correct.append(torch.tensor(correct))
+        """Correct when the greedy answer names the gold letter (:func:`answer_questions`)."""
+        answers = answer_questions(self.backbone, self.tokenizer, self.prompt_sequence(batch["inputs"]), batch["records"],
+                                   MAX_ANSWER_TOKENS)
+        self._val_correct.append(torch.tensor([a == r.answer for a, r in zip(answers.letters, batch["records"])]))
 
     def on_validation_epoch_end(self) -> None:
         if self._val_correct:

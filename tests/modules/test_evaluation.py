@@ -312,3 +312,19 @@ def test_a_batch_the_model_fails_on_is_failed_and_the_run_goes_on(tmp_path, dail
     assert len(rows) == QUESTIONS and len(failed) == calls[0]
     assert all("OutOfMemoryError" in r.error and not r.correct for r in failed)
     assert model.results["test"]["failed"] == calls[0] and model.results["test"]["count"] == QUESTIONS
+
+
+def test_keep_maps_are_drawn_from_the_frames_decoded_once(tmp_path, dailyomni, monkeypatch):
+    decoded = []
+
+    def counting_decode(path, **kwargs):
+        decoded.append(Path(path).name)
+        return decode_media(path, **kwargs)
+
+    monkeypatch.setattr("omarc.datamodules.datamodule.decode_media", counting_decode)
+    out = tmp_path / "run"
+    trainer(tmp_path).test(OmniQAEvaluator(strategy="omac", ratio=0.7, output_dir=str(out), keep_maps=3),
+                           datamodule=datamodule(dailyomni, batch_size=2))
+    ids = [r.id for r in rows_of(out)]
+    assert sorted(p.name for p in (out / "test").glob("keep_map_*.png")) == sorted(f"keep_map_{i}.png" for i in ids[:3])
+    assert len(decoded) == QUESTIONS, "each question's media is decoded once, pictures included"

@@ -233,3 +233,13 @@ def build_architecture(
     thinker.generation_config.eos_token_id = list(QWEN_EOS_IDS)
     thinker.generation_config.pad_token_id = QWEN_PAD_ID
     return wrap_thinker(thinker.eval(), family), family
+
+
+def export_pretrained(backbone: QwenOmniBackbone, processor: ProcessorMixin, directory: str | Path) -> Path:
+    """Write the thinker (config + safetensors) and its processor files to ``directory``;
+    ``load_backbone(directory)`` and ``omarc test --model directory`` load them."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    backbone.thinker.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory

@@ -100,6 +100,16 @@ class QwenOmniBackbone(OmniBackbone):
     def lm_head(self) -> nn.Module:
         return self.thinker.lm_head
 
+    @property
+    def encoders(self) -> tuple[nn.Module, nn.Module]:
+        """The audio and vision towers: what the compressor's inputs come from."""
+        return self.thinker.model.audio_tower, self.thinker.model.visual
+
+    def freeze_encoders(self) -> None:
+        """Keep the audio and vision towers' weights fixed (training then updates the LLM only)."""
+        for tower in self.encoders:
+            tower.requires_grad_(False)
+
     def embed(self, ids: Tensor) -> Tensor:
         return self.thinker.get_input_embeddings()(ids)
 

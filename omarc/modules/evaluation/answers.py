@@ -24,8 +24,12 @@ which the metrics count as wrong.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Sequence
 
-from omarc.datamodules.records import LETTERS
+from omarc.datamodules.records import LETTERS, QARecord
+from omarc.modules.backbones.base import Generation, OmniBackbone
+from omarc.strategies import TokenSequence
 
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.S | re.I)
@@ -119,3 +123,26 @@ def extract_answer(text: str, options: list[str]) -> str | None:
     if loose:
         return loose.pop() if len(loose) == 1 else None
     return _option_in_text(span, options)
+
+
+def completion_texts(tokenizer, generation: Generation) -> list[str]:
+    """Each row's completion as text (up to its end-of-turn, special tokens dropped)."""
+    rows = [tokens[:n] for tokens, n in zip(generation.tokens.tolist(), generation.lengths.tolist())]
+    return tokenizer.batch_decode(rows, skip_special_tokens=True)
+
+
+@dataclass
+class Answers:
+    """A batch's greedy answers: the generation, its texts and the option letter each names (or None)."""
+
+    generation: Generation
+    texts: list[str]
+    letters: list[str | None]
+
+
+def answer_questions(backbone: OmniBackbone, tokenizer, seq: TokenSequence, records: Sequence[QARecord],
+                     max_new_tokens: int) -> Answers:
+    """Greedy decode of ``seq`` (one prompt per record) -> text -> letter (:func:`extract_answer`)."""
+    generation = backbone.generate(seq, max_new_tokens=max_new_tokens)
+    texts = completion_texts(tokenizer, generation)
+    return Answers(generation, texts, [extract_answer(t, r.options) for t, r in zip(texts, records, strict=True)])

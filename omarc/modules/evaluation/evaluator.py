@@ -28,7 +28,7 @@ from omarc.modules.backbones.base import synchronize
 from omarc.modules.backbones.default_model import DEFAULT_MODEL
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
-from omarc.modules.evaluation.answers import extract_answer
+from omarc.modules.evaluation.answers import answer_questions
 from omarc.modules.evaluation.metrics import QAAccuracy, format_results, nest_results
 from omarc.modules.evaluation.predictions import PredictionRow, PredictionWriter
 from omarc.strategies import build_compressor
@@ -45,10 +45,10 @@ DEFAULT_RUNS_DIR = "runs"
 SAMPLE_ERRORS = (torch.OutOfMemoryError, ValueError)
 #: Options that change what is written, not the answers: a resumed run may differ in them.
 RUN_INDEPENDENT = ("output_dir", "keep_maps")
-#: Datamodule attributes that define which questions a run answers; a resumed run must match them.
-DATA_SIGNATURE = ("benchmarks", "split", "data_dir", "paths", "categories", "seed")
 #: Inputs key of the samples' media flags: carried from the decoder to the rows, never a model input.
 MEDIA_FLAGS_KEY = "media_flags"
+#: Inputs key of the samples' decoded frames, carried only while keep maps are drawn.
+FRAMES_KEY = "media_frames"
 
 
 class SampleTransform:
@@ -62,19 +62,27 @@ class SampleTransform:
 
 
 class FlaggedTransform(SampleTransform):
-    """A :class:`SampleTransform` whose inputs also carry ``media.flags`` (under :data:`MEDIA_FLAGS_KEY`).
+    """A :class:`SampleTransform` whose inputs also carry what rows and pictures need besides the
+    model's tensors: ``media.flags`` (under :data:`MEDIA_FLAGS_KEY`) and, with ``keep_frames``, the
+    decoded frames (under :data:`FRAMES_KEY`, for keep maps: the media is decoded once).
 
-    Its :meth:`collate` keeps the flags out of the builder's tensors and hands the batch's flags,
-    in order, to :meth:`OmniQAEvaluator.answer`, which writes them into the rows.
+    Its :meth:`collate` keeps both out of the builder's tensors and hands them, as per-sample lists
+    in batch order, to :meth:`OmniQAEvaluator.answer`.
     """
 
+    def __init__(self, builder: InputBuilder, prompt_style: str, keep_frames: bool = False) -> None:
+        super().__init__(builder, prompt_style)
+        self.keep_frames = keep_frames
+
     def __call__(self, record: QARecord, media: Media) -> dict:
-        return {**super().__call__(record, media), MEDIA_FLAGS_KEY: media.flags}
+        extra = {MEDIA_FLAGS_KEY: list(media.flags), **({FRAMES_KEY: media.frames} if self.keep_frames else {})}
+        return {**super().__call__(record, media), **extra}
 
     def collate(self, items: list[dict]) -> dict:
-        """The builder's batch plus ``MEDIA_FLAGS_KEY``: [B] lists of flag names."""
-        batch = self.builder.collate([{k: v for k, v in item.items() if k != MEDIA_FLAGS_KEY} for item in items])
-        return {**batch, MEDIA_FLAGS_KEY: [list(item[MEDIA_FLAGS_KEY]) for item in items]}
+        """The builder's batch plus [B] lists under :data:`MEDIA_FLAGS_KEY` (and :data:`FRAMES_KEY`)."""
+        side = [k for k in (MEDIA_FLAGS_KEY, FRAMES_KEY) if k in items[0]]
+        batch = self.builder.collate([{k: v for k, v in item.items() if k not in side} for item in items])
+        return {**batch, **{k: [item[k] for item in items] for k in side}}
 
 
 class OmniQAEvaluator(pl.LightningModule):
@@ -146,7 +154,7 @@ class OmniQAEvaluator(pl.LightningModule):
         if datamodule is None or not hasattr(datamodule, "set_transform"):
             raise ValueError("OmniQAEvaluator needs a datamodule with set_transform(), e.g. OmniQADataModule")
         builder = InputBuilder(self.processor, self.family, use_audio_in_video=self.hparams.use_audio_in_video)
-        transform = FlaggedTransform(builder, self.hparams.prompt_style)
+        transform = FlaggedTransform(builder, self.hparams.prompt_style, keep_frames=self.hparams.keep_maps > 0)
         datamodule.set_transform(transform, transform.collate)
 
         out = self.output_dir()
@@ -172,10 +180,7 @@ class OmniQAEvaluator(pl.LightningModule):
     def run_signature(self) -> dict:
         """Everything that changes the answers of a sample; a resumed run must match it."""
         model_side = {k: v for k, v in self.hparams.items() if k not in RUN_INDEPENDENT and not k.startswith("_")}
-        datamodule = self.trainer.datamodule
-        data_side = {k: getattr(datamodule, k, None) for k in DATA_SIGNATURE}
-        # OmniQADataModule keeps its media settings (fps, max_frames, max_pixels, audio) in its decode partial.
-        data_side["media"] = dict(getattr(getattr(datamodule, "decode", None), "keywords", {}))
+        data_side = self.trainer.datamodule.run_signature()
         return json.loads(json.dumps({"model": model_side, "data": data_side}, default=str))
 
     def _check_run_file(self, path: Path) -> None:
@@ -252,18 +257,17 @@ class OmniQAEvaluator(pl.LightningModule):
         seq = self.backbone.encode(inputs, audio_saliency=self.compressor.needs_audio_saliency)
         compressed = self.compressor(seq)
         for i in range(min(self._maps_left, len(records))):
-            self._draw_keep_map(records[i], seq.sample(i), compressed.reports[i])
-        gen = self.backbone.generate(compressed.sequence, max_new_tokens=self.hparams.max_new_tokens)
-        texts = self.processor.tokenizer.batch_decode(
-            [tokens[:n] for tokens, n in zip(gen.tokens.tolist(), gen.lengths.tolist())], skip_special_tokens=True
-        )
+            self._draw_keep_map(records[i], inputs[FRAMES_KEY][i], seq.sample(i), compressed.reports[i])
+        answers = answer_questions(self.backbone, self.processor.tokenizer, compressed.sequence, records,
+                                   self.hparams.max_new_tokens)
         synchronize(self.device)
         seconds = perf_counter() - start
         peak = torch.cuda.max_memory_allocated(self.device) / 2**20 if cuda else None
         flags = inputs.get(MEDIA_FLAGS_KEY, [[]] * len(records))
         rows = []
-        for record, text, report, media_flags in zip(records, texts, compressed.reports, flags, strict=True):
-            parsed = extract_answer(text, record.options)
+        for record, text, parsed, report, media_flags in zip(
+            records, answers.texts, answers.letters, compressed.reports, flags, strict=True
+        ):
             rows.append(
                 PredictionRow(
                     id=record.id,
@@ -277,7 +281,7 @@ class OmniQAEvaluator(pl.LightningModule):
                     correct=parsed == record.answer,
                     tokens_in=report.tokens_in,
                     tokens_out=report.tokens_out,
-                    prefill_seconds=gen.prefill_seconds,
+                    prefill_seconds=answers.generation.prefill_seconds,
                     e2e_seconds=seconds,
                     peak_memory_mb=peak,
                     batch_size=len(records),
@@ -287,15 +291,14 @@ class OmniQAEvaluator(pl.LightningModule):
             )
         return rows
 
-    def _draw_keep_map(self, record: QARecord, sample, report) -> None:
+    def _draw_keep_map(self, record: QARecord, frames: torch.Tensor, sample, report) -> None:
         """The sample's frames with the kept video tokens lit, and its kept audio over time."""
         self._maps_left -= 1
         if not self.trainer.is_global_zero:
             return
         try:
-            media = self.trainer.datamodule.decode(record.video_path, audio_path=record.audio_path)
             name = f"{self.hparams.strategy}@{self.hparams.ratio:g}"
-            figure = keep_map_figure(media.frames, sample.to("cpu"), {name: report})
+            figure = keep_map_figure(frames.cpu(), sample.to("cpu"), {name: report})
             path = self._writer.path.with_name(f"keep_map_{record.id}.png")
             path.parent.mkdir(parents=True, exist_ok=True)
             figure.savefig(path, dpi=100)

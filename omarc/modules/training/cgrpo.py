@@ -26,8 +26,9 @@ from transformers import get_constant_schedule_with_warmup
 from omarc.datamodules.prompts import PROMPT_STYLES
 from omarc.datamodules.records import QARecord
 from omarc.modules.backbones.inputs import InputBuilder
-from omarc.modules.backbones.loading import load_backbone
+from omarc.modules.backbones.loading import export_pretrained, load_backbone
 from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
+from omarc.modules.evaluation.answers import completion_texts
 from omarc.modules.evaluation.evaluator import SampleTransform
 from omarc.modules.training.grpo import (
     AGGREGATIONS,
@@ -165,8 +166,7 @@ class CGRPOModule(pl.LightningModule):
         backbone, self.processor, self.family = load_backbone(model, dtype=torch.float32, device="cpu")
         self.backbone: QwenOmniBackbone = backbone
         if freeze_encoders:
-            for tower in self._towers():
-                tower.requires_grad_(False)
+            backbone.freeze_encoders()
         self._policy_mode(training=True)
         if gradient_checkpointing:
             backbone.thinker.activation_checkpointing_enable({"use_reentrant": False})
@@ -178,15 +178,12 @@ class CGRPOModule(pl.LightningModule):
             self._reference.append(reference)
         self.inputs = SampleTransform(InputBuilder(self.processor, self.family, use_audio_in_video), prompt_style)
 
-    def _towers(self) -> tuple[torch.nn.Module, ...]:
-        return self.backbone.thinker.model.audio_tower, self.backbone.thinker.model.visual
-
     def _policy_mode(self, training: bool) -> None:
         """Train mode for the trainable parts (gradient checkpointing acts only then); eval for
         rollouts (KV-cache decoding) and for frozen encoders."""
         self.backbone.train(training)
         if self.hparams.freeze_encoders:
-            for tower in self._towers():
+            for tower in self.backbone.encoders:
                 tower.eval()
 
     # ----------------------------------------------------------------- Lightning wiring
@@ -238,9 +235,7 @@ class CGRPOModule(pl.LightningModule):
         tokens, lengths = out.tokens, out.lengths
         last = tokens.gather(1, (lengths - 1).clamp_min(0)[:, None]).squeeze(1)
         ended = torch.isin(last, torch.tensor(self.backbone.eos_token_ids, device=tokens.device))
-        texts = self.processor.tokenizer.batch_decode(
-            [row[:n].tolist() for row, n in zip(tokens, lengths.tolist())], skip_special_tokens=True
-        )
+        texts = completion_texts(self.processor.tokenizer, out)
         per_row = [r for r in records for _ in range(G)]
         total, parts = self.reward_set(texts, per_row)
         B = len(records)
@@ -377,18 +372,6 @@ class CGRPOModule(pl.LightningModule):
                 lines.append(f"| {name} | {record.id} | {record.answer} | {float(r.rewards.flatten()[i]):.2f} | {text} |")
         experiment.add_text("completions", "\n".join(lines), step)
 
-    # ----------------------------------------------------------------- export
-    def export_pretrained(self, directory: str | Path) -> Path:
-        """Write the trained thinker (transformers ``save_pretrained``) and its processor to ``directory``.
-
-        ``load_backbone(directory)`` and ``omarc test --model directory`` load it.
-        """
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.backbone.thinker.save_pretrained(directory)
-        self.processor.save_pretrained(directory)
-        return directory
-
 
 def _check(ok: bool, name: str, value, expected: str) -> None:
     if not ok:
@@ -411,4 +394,4 @@ def export_checkpoint(ckpt_path: str | Path, directory: str | Path) -> Path:
             convert_zero_checkpoint_to_fp32_state_dict(ckpt_path, consolidated)
             ckpt_path = consolidated
         module = CGRPOModule.load_from_checkpoint(ckpt_path, map_location="cpu", beta=0.0)
-        return module.export_pretrained(directory)
+        return export_pretrained(module.backbone, module.processor, directory)
