@@ -11,6 +11,9 @@ given, the run uses the embedded default: a small generated set of real mp4 file
 ``--data`` takes one benchmark's folder (recognised by its layout, or named by ``--benchmark``) or
 a folder of benchmark folders.
 
+Python runs a job the same way from a config dict (:func:`run_test`, which ``omarc sweep`` uses per run):
+both forms go through :func:`run_cli`, the one path from parsing to the finished run.
+
 A bad option or config value (found while parsing, building the model, data and trainer, or looking
 for the data folders) is one line on stderr, ``omarc: error: ...``, and exit status 2; ``--debug``
 or ``OMARC_DEBUG=1`` raises it with its traceback instead. Errors of the run itself keep theirs.
@@ -96,9 +99,13 @@ def run_experiment(name: str, argv: list[str]):
     return CLI(target, args=argv, as_positional=False, description=description, exit_on_error=False)
 
 
-def model_class(argv: list[str]) -> type:
-    """``fit`` trains with C-GRPO; every other subcommand evaluates."""
-    if "fit" in [a for a in argv if not a.startswith("-")][:1]:
+def model_class(args: list[str] | dict[str, Any]) -> type:
+    """``fit`` trains with C-GRPO; every other subcommand evaluates (``args``: a command line or a config dict)."""
+    if isinstance(args, dict):
+        subcommand = args.get("subcommand")
+    else:
+        subcommand = next((a for a in args if not a.startswith("-")), None)
+    if subcommand == "fit":
         from omarc.modules.training.cgrpo import CGRPOModule
 
         return CGRPOModule
@@ -156,6 +163,11 @@ class OmarcCLI(LightningCLI):
         config = self.run_config()
         fold_shortcuts(config)
         return config
+
+    @property
+    def results(self) -> dict[str, float]:
+        """The subcommand's results: the evaluator's flat metrics (its results.json's ``flat``); {} for fit."""
+        return getattr(self.model, "results", {}).get(self.subcommand, {})
 
     def before_instantiate_classes(self) -> None:
         config = self.folded_config()
@@ -236,16 +248,17 @@ def check_data(datamodule: OmniQADataModule, subcommand: str) -> None:
             check_folder(name, datamodule.folder(name), split)
 
 
-def _build(cli_class: type[OmarcCLI], argv: list[str]) -> OmarcCLI:
+def _build(cli_class: type[OmarcCLI], args: list[str] | dict[str, Any]) -> OmarcCLI:
+    """The CLI for ``args``: a command line (shortcuts expanded) or a config dict, LightningCLI's two input forms."""
     description = f"omarc: omni token compression and compression-robust training. {catalogue()}"
     subcommand_help = {name: {"description": description} for name in LightningCLI.subcommands()}
     with warnings.catch_warnings():
-        # We pass the expanded sys.argv on purpose.
+        # We pass the expanded sys.argv (or a config dict) on purpose.
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
         return cli_class(
-            model_class(argv),
+            model_class(args),
             OmniQADataModule,
-            args=expand_shortcuts(argv),
+            args=expand_shortcuts(list(args)) if isinstance(args, (list, tuple)) else args,
             parser_kwargs={"description": description, "exit_on_error": False, **subcommand_help},
             save_config_kwargs={"overwrite": True},
         )
@@ -263,24 +276,63 @@ class _ResolveOnly(OmarcCLI):
         raise _Resolved(resolved)
 
 
-def resolve_config(argv: list[str]) -> dict:
-    """The run config ``argv`` resolves to (shortcuts folded, defaults filled); nothing is built or run.
+class _Given(Exception):
+    def __init__(self, config: Namespace) -> None:
+        self.config = config
+
+
+class _GivenOnly(OmarcCLI):
+    def parse_arguments(self, parser, args) -> None:
+        raise _Given(parser.parse_args(args, defaults=False))
+
+
+def resolve_config(args: list[str] | dict[str, Any]) -> dict:
+    """The run config ``args`` (a command line or a config dict) resolves to (shortcuts folded, defaults
+    filled); nothing is built or run.
 
     A bad option raises jsonargparse's ArgumentError (parsing) or a :class:`UsageError`.
     """
     try:
-        _build(_ResolveOnly, list(argv))
+        _build(_ResolveOnly, args)
     except _Resolved as done:
         return done.config
     raise RuntimeError("the command line was parsed but never resolved")
 
 
-def run_cli(argv: list[str] | None = None) -> OmarcCLI:
-    """Parse ``argv`` (default ``sys.argv[1:]``), build the classes and run the subcommand.
+def given_options(argv: list[str], subcommand: str = "test") -> dict[str, Any]:
+    """The options a ``omarc SUBCOMMAND`` command line sets, as a config dict: only those given (a
+    ``--config`` file's included), shortcuts not folded, no defaults. Merged into other config dicts,
+    it runs through :func:`run_cli` like the command line itself.
 
+    A bad option raises jsonargparse's ArgumentError.
+    """
+    try:
+        _build(_GivenOnly, [subcommand, *map(str, argv)])
+    except _Given as done:
+        given = done.config.as_dict().get(subcommand, {})
+        given.pop("config", None)  # where the options came from; their values are in ``given``
+        return given
+    raise RuntimeError("the command line was never parsed")
+
+
+def run_cli(args: list[str] | dict[str, Any] | None = None) -> OmarcCLI:
+    """Every job's one path: parse ``args``, build the classes and run the subcommand; returns the CLI,
+    whose ``results`` are the subcommand's.
+
+    ``args``: a command line (default ``sys.argv[1:]``; ``omarc test ...``) or a config dict keyed
+    like LightningCLI's, ``{"subcommand": "test", "test": {"model": {...}, "data": {...}, ...}}``,
+    shortcuts (strategy, ratio, benchmark, data_folder) allowed beside the groups.
     A bad option raises jsonargparse's ArgumentError (parsing) or a :class:`UsageError` (building).
     """
-    return _build(OmarcCLI, list(sys.argv[1:] if argv is None else argv))
+    return _build(OmarcCLI, sys.argv[1:] if args is None else args)
+
+
+def run_test(config: dict[str, Any]) -> dict[str, float]:
+    """``omarc test`` from a config dict (what a ``--config`` YAML file holds), through :func:`run_cli`.
+
+    Returns the run's results: the evaluator's flat metrics, as its ``results.json`` holds them under ``flat``.
+    """
+    return run_cli({"subcommand": "test", "test": config}).results
 
 
 def main() -> None:

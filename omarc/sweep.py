@@ -5,6 +5,11 @@ A sweep is a list of runs, each a few overrides of one base command::
     omarc sweep --config configs/ablations/ratio.yaml
     omarc sweep --runs '[{strategy: omac, ratio: 0.55}, {strategy: omac, ratio: 0.7}]'
 
+Each run is one config dict (the base settings, then the run's own: :func:`run_config`) run by the
+same function as ``omarc test`` (:func:`omarc.cli.run_test`), which returns its results. Every run is
+resolved before the first one starts: a bad setting in any run is one line, ``omarc: error: sweep
+run N (LABEL): ...``, and nothing has run yet.
+
 Each run writes its own predictions (so a sweep resumes run by run); the sweep writes
 ``<name>.md`` (benchmarks × runs, UGC-AVQA categories after them), ``<name>.json`` (one row per
 run) and ``<name>_accuracy.png`` (accuracy against ratio per strategy).
@@ -13,43 +18,94 @@ run) and ``<name>_accuracy.png`` (accuracy against ratio per strategy).
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
+from jsonargparse import ArgumentError
+
+from omarc.cli import UsageError, error_line, given_options, resolve_config, run_test
 from omarc.visualize import accuracy_plot
 
-#: Run keys and the ``omarc test`` options they set.
+#: Run keys and the ``omarc test`` config keys they set (dotted: ``data.limit`` is ``{data: {limit: ...}}``).
 RUN_OPTIONS = {
-    "strategy": "--strategy",
-    "ratio": "--ratio",
-    "model": "--model",
-    "audio": "--data.audio",
-    "max_frames": "--data.max_frames",
-    "max_pixels": "--data.max_pixels",
-    "benchmark": "--benchmark",
-    "data": "--data",
-    "limit": "--data.limit",
+    "strategy": "strategy",
+    "ratio": "ratio",
+    "model": "model.model",
+    "audio": "data.audio",
+    "max_frames": "data.max_frames",
+    "max_pixels": "data.max_pixels",
+    "benchmark": "benchmark",
+    "data": "data_folder",
+    "limit": "data.limit",
 }
+#: Config groups a run (or ``base``) may also give as a dict of their options; ``model`` and ``data``
+#: given as a string are the shortcuts above (a model name or checkpoint, a data folder).
+GROUPS = ("model", "data", "trainer")
 
 
 def run_label(run: dict) -> str:
-    """A folder-safe name of a run from its settings, e.g. ``omac-r0.7-audio_silence``."""
-    parts = [str(run.get("strategy", "omac")), f"r{run.get('ratio', 0.7):g}"]
-    parts += [f"{k}_{Path(str(v)).name}" for k, v in run.items() if k not in ("strategy", "ratio", "args")]
+    """A folder-safe name of a run from its own settings, e.g. ``omac-r0.7-audio_silence``."""
+    model = run["model"] if isinstance(run.get("model"), dict) else {}
+    strategy, ratio = run.get("strategy", model.get("strategy", "omac")), run.get("ratio", model.get("ratio", 0.7))
+    parts = [str(strategy), f"r{ratio:g}" if isinstance(ratio, (int, float)) else f"r{ratio}"]
+    for key, value in run.items():
+        if key in ("strategy", "ratio", "args"):
+            continue
+        items = [(f"{key}.{k}", v) for k, v in value.items()] if isinstance(value, dict) else [(key, value)]
+        parts += [f"{k}_{Path(str(v)).name}" for k, v in items if k not in ("model.strategy", "model.ratio")]
     return "-".join(parts)
 
 
-def run_argv(run: dict, base_args: list[str], output_dir: Path) -> list[str]:
-    """The ``omarc test`` command line of one run."""
-    unknown = set(run) - set(RUN_OPTIONS) - {"args"}
+def run_config(run: dict, output_dir: Path, base: dict | None = None) -> dict[str, Any]:
+    """The ``omarc test`` config dict of one run: ``base`` (a config dict, e.g. :func:`omarc.cli.given_options`
+    of the sweep's ``base_args``), then the run's keys (:data:`RUN_OPTIONS`, :data:`GROUPS`), then the run's
+    ``args`` (a command line), then where the run writes. Later values replace earlier ones, option by option.
+    """
+    unknown = set(run) - set(RUN_OPTIONS) - set(GROUPS) - {"args"}
     if unknown:
-        raise ValueError(f"unknown sweep run key(s) {sorted(unknown)}; allowed: {sorted(RUN_OPTIONS)} and args")
-    argv = ["test", *base_args]
-    for key, flag in RUN_OPTIONS.items():
-        if key in run:
-            argv += [flag, str(run[key])]
-    folder = str(output_dir / run_label(run))
-    return argv + list(run.get("args", [])) + ["--model.output_dir", folder, "--trainer.default_root_dir", folder,
-                                                 "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"]
+        allowed = sorted({*RUN_OPTIONS, *GROUPS})
+        raise UsageError(f"unknown sweep run key(s) {sorted(unknown)}; allowed: {allowed} and args")
+    settings: dict[str, Any] = {}
+    for key, value in run.items():
+        if key in GROUPS and isinstance(value, dict):
+            merge(settings, {key: value})
+        elif key in RUN_OPTIONS:
+            merge(settings, _nested(RUN_OPTIONS[key], value))
+        elif key != "args":
+            raise UsageError(f"sweep run key {key!r} takes a dict of --{key}.* options, got {value!r}")
+    folder = str(Path(output_dir) / run_label(run))
+    where = {"model": {"output_dir": folder},
+             "trainer": {"default_root_dir": folder, "logger": False, "enable_progress_bar": False}}
+    config: dict[str, Any] = {}
+    for layer in (base or {}, settings, given_options(run["args"]) if run.get("args") else {}, where):
+        merge(config, layer)
+    return config
+
+
+def merge(config: dict, layer: dict) -> dict:
+    """``layer`` into ``config``, in place: a group's options (``model``, ``data``, ...) one by one, as
+    later command-line options replace earlier ones; any other value (a dict option too) whole."""
+    for key, value in layer.items():
+        if key in GROUPS and isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    return config
+
+
+def _nested(dotted: str, value: Any) -> dict:
+    group, _, option = dotted.rpartition(".")
+    return {group: {option: value}} if group else {option: value}
+
+
+@contextmanager
+def named(what: str) -> Iterator[None]:
+    """A bad option or value found under ``what`` (a run, ``--base_args``) is a :class:`UsageError` naming it."""
+    try:
+        yield
+    except (ArgumentError, UsageError) as e:
+        raise UsageError(f"{what}: {error_line(e)}") from e
 
 
 def run_sweep(
@@ -57,30 +113,39 @@ def run_sweep(
     name: str = "sweep",
     base_args: list[str | int | float] | None = None,
     output_dir: Path = Path("runs/sweeps"),
+    base: dict | None = None,
 ) -> list[dict]:
     """Run every entry of ``runs`` as ``omarc test`` and write one table. Returns one row per run.
 
     Args:
         runs: one dict per run with keys strategy, ratio, model, audio (keep | silence | drop),
-            max_frames, max_pixels, benchmark, data, limit, and args (extra ``omarc test`` options).
+            max_frames, max_pixels, benchmark, data, limit, and args (extra ``omarc test`` options);
+            model, data and trainer may also be dicts of their options (``{data: {fps: 1}}``).
         name: the sweep's name: its folder and file names.
         base_args: ``omarc test`` options shared by every run (e.g. ``[--data, /data/ugc_avqa]``).
         output_dir: sweeps go to ``output_dir/name``; each run in its own subfolder (resumable).
+        base: settings shared by every run as in an ``omarc test`` YAML file (e.g. ``{data: {limit: 1}}``,
+            shortcuts allowed); ``base_args`` come after it.
     """
     from lightning.pytorch.utilities import rank_zero_info
 
-    from omarc.cli import run_cli
-
     if not runs:
-        raise ValueError("a sweep needs at least one run")
+        raise UsageError("--runs: a sweep needs at least one run")
+    with named("--base_args"):
+        shared = merge(dict(base or {}), given_options([str(a) for a in base_args]) if base_args else {})
     output_dir = Path(output_dir) / name
+    configs, resolved = [], []
+    for i, run in enumerate(runs, 1):  # every run checked before the first one starts
+        with named(f"sweep run {i} ({run_label(run)})"):
+            configs.append(run_config(run, output_dir, shared))
+            resolved.append(resolve_config({"subcommand": "test", "test": configs[-1]}))
     output_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    for i, run in enumerate(runs, 1):
+    for i, (run, config, full) in enumerate(zip(runs, configs, resolved, strict=True), 1):
         rank_zero_info(f"omarc sweep {name}: run {i}/{len(runs)}: {run_label(run)}")
-        cli = run_cli(run_argv(run, [str(a) for a in base_args or []], output_dir))
-        flat = cli.model.results["test"]
-        rows.append(dict(label=run_label(run), strategy=run.get("strategy", "omac"), ratio=float(run.get("ratio", 0.7)),
+        with named(f"sweep run {i} ({run_label(run)})"):  # a data folder is looked for when the run starts
+            flat = run_test(config)
+        rows.append(dict(label=run_label(run), strategy=full["model"]["strategy"], ratio=float(full["model"]["ratio"]),
                          settings={k: v for k, v in run.items() if k != "args"}, accuracy=flat["accuracy"], results=flat))
     (output_dir / f"{name}.json").write_text(json.dumps(rows, indent=1))
     table = sweep_table(rows)
