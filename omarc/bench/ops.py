@@ -2,7 +2,7 @@
 
 On an accelerator every operation is a kernel launch (a few µs each) and every read waits for the
 device to drain its queue, so these two numbers set a compressor's fixed cost there whatever the
-input size (issue 9); on any device they show whether a cost grows with the number of frames.
+input size; on any device they show whether a cost grows with the number of frames.
 """
 
 from __future__ import annotations

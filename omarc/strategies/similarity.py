@@ -1,7 +1,7 @@
 """Similarity and grouping helpers shared by the strategies.
 
 Everything here is linear in the number of tokens or works in chunks: no [L, L] buffer is ever
-built over a whole sequence (issue 9).
+built over a whole sequence.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Decode throughput: videos per second for 32 frames + 16 kHz audio at the paper's frame size.
 
-    python benchmarks/decode.py                      # 2 generated 60-s videos, 448×448 at 25 fps
-    python benchmarks/decode.py --seconds 300 --video_fps 5
+    python scripts/time_decode.py                      # 2 generated 60-s videos, 448×448 at 25 fps
+    python scripts/time_decode.py --seconds 300 --video_fps 5
 
 Writes H.264 + AAC clips with the project's generator (cached in --dir), then times
 ``decode_media`` (1 fps, ≤ 32 frames, 50,176 pixels per frame) over them, and reports how much the

@@ -1,4 +1,4 @@
-"""Time every registered compressor on a realistic sample (issue 2, issue 9).
+"""Time every registered compressor on a realistic sample.
 
 The sample is what Qwen2.5-Omni builds from 64 frames at up to 128×28×28 pixels each with audio
 (paper Table 6): 32 temporal grids of 128 tokens (4,096 video tokens) interleaved in 2-s chunks
@@ -8,7 +8,7 @@ of which 40 form the query. Prints the median milliseconds per sample (± half t
 (mean over 4 samples) and those 4 samples as one padded batch; then the tensor operations and host
 reads of one call, which set the fixed cost on an accelerator, and its minor page faults.
 
-    python benchmarks/compressors.py [--ratio 0.7] [--repeats 7] [--device cpu] [--dim 2048]
+    python scripts/time_compressors.py [--ratio 0.7] [--repeats 7] [--device cpu] [--dim 2048]
 
 On the CPU, prefix ``MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736`` so that
 glibc reuses freed memory: otherwise page faults dominate the times and vary (docs/compressors.md).

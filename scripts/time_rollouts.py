@@ -1,11 +1,11 @@
-"""C-GRPO rollout cost per prompt: one shared prefill per branch vs one prefill per sample (issue 9).
+"""C-GRPO rollout cost per prompt: one shared prefill per branch vs one prefill per sample.
 
 For each branch (teacher = full tokens, student = OMAC at ``--ratio``) the prompt is encoded once;
 ``shared`` prefills it once and expands the KV cache to the G samples (what CGRPOModule does),
 ``separate`` prefills G copies of the prompt. Both sample ``--new_tokens`` tokens per rollout
 (end-of-turn ignored, so both decode the same count). Prints the median seconds per prompt.
 
-    python benchmarks/rollouts.py [--arch default] [--layers N] [--G 4] [--frames 16] [--repeats 3]
+    python scripts/time_rollouts.py [--arch default] [--layers N] [--G 4] [--frames 16] [--repeats 3]
 """
 
 from __future__ import annotations
