@@ -9,7 +9,7 @@ import pytest
 from omarc.cli import UsageError, main
 from omarc.modules.evaluation.evaluator import OmniQAEvaluator
 
-STRATEGY_ERROR = "omarc: error: --strategy: unknown strategy 'bogus'; choose one of: full, omac, omac_va, omnizip"
+STRATEGY_ERROR = "omarc: error: --strategy: unknown strategy 'bogus'; choose one of: full, omac, omac_va, omnizip, random, uniform"
 
 
 def run_main(argv: list[str], monkeypatch, capsys) -> tuple[int, str]:

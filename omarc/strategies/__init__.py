@@ -4,7 +4,7 @@ Adding a strategy: write ``omarc/strategies/<name>.py`` with a :class:`Compresso
 decorated ``@register("<name>")``, and import it below.
 """
 
-from omarc.strategies import full, omac, omnizip  # noqa: E402,F401  (registration)
+from omarc.strategies import full, omac, omnizip, random_tokens, uniform  # noqa: E402,F401  (registration)
 from omarc.strategies.base import CompressionOutput, Compressor
 from omarc.strategies.plan import CompressionReport, SamplePlan
 from omarc.strategies.registry import STRATEGIES, build_compressor, register

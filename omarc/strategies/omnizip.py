@@ -35,6 +35,9 @@ from omarc.strategies.registry import register
 from omarc.strategies.sequence import Modality, TokenSequence
 from omarc.strategies.similarity import group_softmax, local_distinctiveness, max_cosine, rank_in_group, row_ranks, unit
 
+#: Budget splits: "equal" per modality (the default, as every strategy), "offset" OmniZip's ρ_a = ρ_v − offset.
+SPLITS = ("equal", "offset")
+
 PROXY_NOTE = "audio_saliency absent: saliency proxy = local distinctiveness over ±audio_context tokens"
 
 
@@ -97,9 +100,12 @@ def temporal_change(frames: Tensor, mask: Tensor, hw: Tensor, rows: Tensor | Non
 class OmniZip(Compressor):
     """OmniZip, audio-guided video compression (A-V).
 
-    Budgets: with ``audio_ratio`` or ``video_ratio`` given, each modality keeps exactly its own
-    share. With ``ratio`` alone the sample keeps round((1 − ratio)·(N_a + N_v)) audio-video tokens
-    in total, split as OmniZip pairs its ratios: ρ_a = ρ_v − ``audio_drop_offset`` (clipped at 0).
+    Budgets: by default (``split="equal"``) each modality keeps exactly round((1 − ratio)·N) of
+    its own tokens, like every other strategy (``audio_ratio`` / ``video_ratio`` override it).
+    With ``split="offset"`` and ``ratio`` alone, the sample keeps round((1 − ratio)·(N_a + N_v))
+    audio-video tokens in total, split as OmniZip pairs its ratios: ρ_a = ρ_v − ``audio_drop_offset``
+    (clipped at 0). Only the total is then exact, and the more audio a clip has the less video
+    survives: 884 of 4,096 video tokens (21.6 %) beside 1,600 audio tokens at ratio 0.7.
 
     Args:
         anchor_share: anchors as a share of N_a; 0.05 as in OmniZip.
@@ -107,7 +113,10 @@ class OmniZip(Compressor):
         knn: k of DPC-kNN; 5 as in OmniZip (clipped to P − 1 on small grids, their index bug).
         window_s: seconds per window; 2 s, the chunk of Qwen2.5-Omni's audio-in-video interleave.
         base_drop, audio_slope, min_drop, max_drop: ρ_v(i) = clip(0.75 − 0.4·S_a(i), 0.35, 0.75), OmniZip's rule.
-        audio_drop_offset: ρ_v − ρ_a; 0.3 matches both published settings ((0.3, 0.6), (0.4, 0.7)).
+        split: "equal" (default): exact per-modality budgets; "offset": OmniZip's own ratio pairing,
+            exact only in total (used only when neither ``audio_ratio`` nor ``video_ratio`` is given).
+        audio_drop_offset: ρ_v − ρ_a of ``split="offset"``; 0.3 matches both published settings
+            ((0.3, 0.6), (0.4, 0.7)).
         audio_context: ±tokens of the saliency proxy (used only without ``audio_saliency``); 12 as OMAC.
     """
 
@@ -127,6 +136,7 @@ class OmniZip(Compressor):
         audio_slope: float = 0.4,
         min_drop: float = 0.35,
         max_drop: float = 0.75,
+        split: str = "equal",
         audio_drop_offset: float = 0.3,
         audio_context: int = 12,
     ) -> None:
@@ -143,13 +153,17 @@ class OmniZip(Compressor):
         for name, (ok, value) in checks.items():
             if not ok:
                 raise ValueError(f"OmniZip {name} out of range: {value}")
-        self.split_total = audio_ratio is None and video_ratio is None
+        if split not in SPLITS:
+            raise ValueError(f"OmniZip split must be one of {', '.join(SPLITS)}, got {split!r}")
+        self.split = split
+        self.split_total = split == "offset" and audio_ratio is None and video_ratio is None
         self.anchor_share, self.group_size, self.knn, self.window_s = anchor_share, group_size, knn, window_s
         self.base_drop, self.audio_slope, self.min_drop, self.max_drop = base_drop, audio_slope, min_drop, max_drop
         self.audio_drop_offset, self.audio_context = audio_drop_offset, audio_context
 
     def budgets(self, n_video: int, n_audio: int) -> tuple[int, int]:
-        """(video, audio) budgets; with ``ratio`` alone the total is exact and split by ``audio_drop_offset``."""
+        """(video, audio) budgets: exact per modality, or with ``split="offset"`` and ``ratio`` alone an
+        exact total split by ``audio_drop_offset``."""
         if not self.split_total:
             return super().budgets(n_video, n_audio)
         total = retained(n_video + n_audio, self.ratio)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from omarc.strategies.layout import align_audio, video_grids
 from omarc.strategies.sequence import Modality, TokenSequence, gather_padded
 
 
@@ -118,3 +119,32 @@ def modality_counts(seq: TokenSequence, keep: Tensor | None = None) -> dict[str,
     real = seq.attention_mask[0] if keep is None else seq.attention_mask[0] & keep
     counts = torch.bincount(torch.where(real, seq.modality[0], len(Modality)), minlength=len(Modality) + 1)
     return dict(zip((m.name.lower() for m in Modality), counts[: len(Modality)].tolist()))
+
+
+def subset_plan(seq: TokenSequence, picks: dict[Modality, Tensor], notes: list[str] | None = None) -> SamplePlan:
+    """Plain keeping of one unpadded sample (B = 1): text and special tokens, plus the video and audio
+    tokens ``picks`` selects, nothing merged.
+
+    ``picks[m]`` [k] long indexes the modality's tokens in their sequence order (0 = its first
+    token); a modality absent from ``picks`` is kept whole. The report carries the grids and the
+    audio tokens kept per grid, as the other strategies fill it.
+    """
+    mask, modality = seq.attention_mask[0], seq.modality[0]
+    media = (modality == int(Modality.VIDEO)) | (modality == int(Modality.AUDIO))
+    keep = mask & ~media
+    slots = {}
+    for m in (Modality.VIDEO, Modality.AUDIO):
+        slots[m] = ((modality == int(m)) & mask).nonzero().squeeze(1)
+        chosen = slots[m] if m not in picks else slots[m][picks[m]]
+        keep[chosen] = True
+    grids = video_grids(seq)
+    frames_kept, per_grid = [], []
+    if grids.count:
+        frames_kept = grids.ids[(keep[grids.index] & grids.mask).any(1)].tolist()
+        audio = slots[Modality.AUDIO]
+        if audio.numel():
+            segment = align_audio(seq.time[0, audio], grids.time)
+            per_grid = torch.bincount(segment[keep[audio]], minlength=grids.count).tolist()
+    report = CompressionReport(tokens_in={}, tokens_out={}, frames_total=grids.count, frames_kept=frames_kept,
+                               audio_budget_per_frame=per_grid, notes=list(notes or []))
+    return SamplePlan(keep=keep, report=report)

@@ -59,14 +59,34 @@ def test_temporal_change_compares_the_same_patch_of_the_previous_grid():
     assert float(change[2, 3]) == 2.0, "(2, 0) is absent from the previous grid"
 
 
-def test_ratio_alone_splits_the_total_like_omnizip():
+def test_offset_split_divides_the_total_like_omnizip():
     seq = build_sequence(grids=10, hw=(4, 5), audio_rate=5.0, dim=4)  # 200 video, 100 audio tokens
-    compressor = build_compressor("omnizip", ratio=0.7)
+    compressor = build_compressor("omnizip", ratio=0.7, split="offset")
     assert (len(where(seq, Modality.VIDEO)), len(where(seq, Modality.AUDIO))) == (200, 100)
     # total 90; ρ_v = (100·1.3 + 200 − 90) / 300 = 0.8, ρ_a = ρ_v − 0.3 = 0.5
     assert compressor.budgets(200, 100) == (40, 50)
-    assert build_compressor("omnizip", ratio=0.7, audio_ratio=0.7).budgets(200, 100) == (60, 30)
-    assert build_compressor("omnizip", ratio=0.7, audio_drop_offset=0.0).budgets(200, 100) == (60, 30)
+    out = compressor(seq).sequence
+    assert (int(out.count(Modality.VIDEO)[0]), int(out.count(Modality.AUDIO)[0])) == (40, 50)
+    assert build_compressor("omnizip", ratio=0.7, audio_ratio=0.7, split="offset").budgets(200, 100) == (60, 30)
+    assert build_compressor("omnizip", ratio=0.7, audio_drop_offset=0.0, split="offset").budgets(200, 100) == (60, 30)
+    # docs/compressors.md: 4,096 video + 1,600 audio at 0.7: total 1,709; ρ_v = (1600·1.3 + 4096 − 1709) / 5696
+    # = 0.78423, ρ_a = 0.48423 -> audio round(0.51577·1600) = 825, video 1709 − 825 = 884 (21.6 % of 4,096)
+    assert compressor.budgets(4096, 1600) == (884, 825)
+    # the more audio, the less video: 32 video beside 200 audio tokens, total round(0.3 · 232) = 70 -> 1 video, 69 audio
+    assert compressor.budgets(32, 200) == (1, 69)
+
+
+def test_equal_split_is_the_default_and_exact_per_modality():
+    seq = build_sequence(grids=10, hw=(4, 5), audio_rate=5.0, dim=4)  # 200 video, 100 audio tokens
+    compressor = build_compressor("omnizip", ratio=0.7)
+    assert compressor.split == "equal"
+    assert compressor.budgets(200, 100) == (60, 30)
+    assert compressor.budgets(4096, 1600) == (1229, 480)  # round(0.3 · 4096) = round(1228.8), 0.3 · 1600
+    assert compressor.budgets(32, 200) == (10, 60)  # round(9.6), 60
+    out = compressor(seq).sequence
+    assert (int(out.count(Modality.VIDEO)[0]), int(out.count(Modality.AUDIO)[0])) == (60, 30)
+    with pytest.raises(ValueError, match="split"):
+        build_compressor("omnizip", split="total")
 
 
 def test_audio_keeps_salient_tokens_plus_uniform_anchors_and_merges_top_g():
