@@ -16,11 +16,17 @@ from torch import Tensor
 from omarc.strategies import CompressionReport, Modality, TokenSequence
 
 DROPPED_SHADE = 0.25  # brightness left on dropped cells: dark enough to see, light enough to read the frame
+EVIDENCE_COLOUR = "tab:red"  # outline of evidence frames, shade of evidence audio seconds
 
 
-def keep_map_figure(frames: Tensor, seq: TokenSequence, reports: dict[str, CompressionReport], max_grids: int = 16):
+def keep_map_figure(frames: Tensor, seq: TokenSequence, reports: dict[str, CompressionReport], max_grids: int = 16,
+                    evidence: dict[str, list[tuple[float, float]]] | None = None):
     """One row per strategy: each temporal grid's first frame with dropped video cells darkened,
     then the audio tokens kept over time (anchors as ticks) and the audio budget per grid.
+
+    ``evidence`` (a record's :attr:`~omarc.datamodules.records.QARecord.evidence`): its audio
+    seconds are shaded on the audio timeline, and grids with video tokens in its video seconds are
+    outlined in :data:`EVIDENCE_COLOUR`, their titles giving the evidence tokens kept.
 
     frames [T, 3, H, W] uint8 as decoded; ``seq`` one unpadded sample (B = 1) in the order the
     reports' ``keep`` masks refer to. Returns a ``matplotlib.figure.Figure`` (not registered with pyplot).
@@ -33,6 +39,10 @@ def keep_map_figure(frames: Tensor, seq: TokenSequence, reports: dict[str, Compr
     rows_cells = int(hw[video, 0].max()) + 1 if grids else 1
     cols_cells = int(hw[video, 1].max()) + 1 if grids else 1
     per_grid = max(1, frames.shape[0] // max(grids, 1))
+    evidence = evidence or {}
+    in_evidence = torch.zeros_like(video)
+    for start, end in evidence.get("video", []):
+        in_evidence |= video & (times >= start) & (times < end)
     fig = Figure(figsize=(1.6 * shown + 4, 1.8 * len(reports)))
     axes = fig.subplots(len(reports), shown + 1, squeeze=False, gridspec_kw={"width_ratios": [1] * shown + [3]})
     for r, (name, report) in enumerate(reports.items()):
@@ -48,12 +58,19 @@ def keep_map_figure(frames: Tensor, seq: TokenSequence, reports: dict[str, Compr
             ax = axes[r, g]
             ax.imshow(image * np.where(up[..., None] > 0, 1.0, DROPPED_SHADE))
             ax.set_xticks([]), ax.set_yticks([])
-            ax.set_title(f"grid {g}: {int(kept.sum())}/{int(cells.sum())}", fontsize=7)
+            title = f"grid {g}: {int(kept.sum())}/{int(cells.sum())}"
+            if bool((cells & in_evidence).any()):
+                title += f" (evidence {int((kept & in_evidence).sum())}/{int((cells & in_evidence).sum())})"
+                for spine in ax.spines.values():
+                    spine.set_edgecolor(EVIDENCE_COLOUR), spine.set_linewidth(2.5)
+            ax.set_title(title, fontsize=7)
             if g == 0:
                 ax.set_ylabel(name, fontsize=9)
         ax = axes[r, shown]
         kept_times = times[audio & keep].numpy()
         ax.vlines(kept_times, 0, 1, linewidth=0.6, color="tab:blue", label="audio kept")
+        for k, (start, end) in enumerate(evidence.get("audio", [])):
+            ax.axvspan(start, end, color=EVIDENCE_COLOUR, alpha=0.15, label="evidence audio" if k == 0 else None)
         if report.audio_budget_per_frame:
             budget = np.asarray(report.audio_budget_per_frame, dtype=float)
             span = float(times[video].max() / max(grids - 1, 1)) if grids > 1 else 1.0

@@ -22,7 +22,7 @@ from omarc.datamodules.common import (
     require_split,
 )
 from omarc.datamodules.prompts import QWEN_OMNI_SYSTEM, Prompt, letter_list, raw_options
-from omarc.datamodules.records import QARecord
+from omarc.datamodules.records import EVIDENCE_FIELD, QARecord, parse_evidence
 
 NAME = "dailyomni"
 ANNOTATIONS = "qa.json"
@@ -66,6 +66,7 @@ def read(root: str | Path, split: str = "test") -> ReadResult:
                     answer=check_answer(get_field(row, "Answer"), options),
                     category=category,
                     duration=parse_duration(duration),
+                    evidence=parse_evidence(get_field(row, EVIDENCE_FIELD, required=False)),
                     extra={
                         "video_category": get_field(row, "video_category", required=False, default=""),
                         "duration_group": str(duration) if duration is not None else "",

@@ -12,6 +12,8 @@ that is on screen for exactly one second. Questions alternate between two direct
 
 Answer letters cycle A, B, C, D over each folder (balanced); everything is seeded. ``_generated_{split}.json``
 in each folder records what every second shows and plays, so tests and users can check decoding.
+Each question row also carries its ``evidence`` (:func:`evidence`): the one second, for audio and
+video, that answers it (the beep's second forward, the marker colour's second reverse).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 
 from omarc.datamodules import dailyomni, omnivideobench, ugc_avqa, worldsense
 from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name
-from omarc.datamodules.records import LETTERS
+from omarc.datamodules.records import EVIDENCE_FIELD, LETTERS
 
 PALETTE: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
@@ -291,6 +293,7 @@ def _dailyomni(videos, spec: ClipSpec, categories, split):
             "Type": _category(q, categories),
             "video_category": "generated",
             "video_duration": f"{spec.seconds}s",
+            EVIDENCE_FIELD: evidence(clip, q),
         }
         for vid, clip in videos
         for q in clip.questions
@@ -317,6 +320,7 @@ def _worldsense(videos, spec: ClipSpec, categories, split):
                 "question": q["question"],
                 "candidates": _lettered(q["options"]),
                 "answer": q["answer"],
+                EVIDENCE_FIELD: evidence(clip, q),
             }
         data[vid] = entry
     return worldsense.ANNOTATIONS, data
@@ -337,6 +341,7 @@ def _omnivideobench(videos, spec: ClipSpec, categories, split):
                     "answer": q["options"][LETTERS.index(q["answer"])],
                     "options": _lettered(q["options"]),
                     "correct_option": q["answer"],
+                    EVIDENCE_FIELD: evidence(clip, q),
                 }
                 for q in clip.questions
             ],
@@ -364,6 +369,7 @@ def _ugc_avqa(videos, spec: ClipSpec, categories, split):
                         "options": _lettered(q["options"]),
                         "answer": q["answer"],
                         "category": _category(q, categories),
+                        EVIDENCE_FIELD: evidence(clip, q),
                     }
                     for k, q in enumerate(clip.questions)
                 ],
@@ -372,6 +378,15 @@ def _ugc_avqa(videos, spec: ClipSpec, categories, split):
         ],
     }
     return ugc_avqa.annotations(split), data
+
+
+def evidence(clip: Clip, question: dict) -> dict[str, list[list[float]]]:
+    """Where ``question``'s evidence lies in ``clip``: one second for both audio and video, the beep's
+    (forward: the beep, and the colour on screen then) or the marker colour's (reverse: that colour,
+    and the sound playing then); ``[start, end)`` seconds as the annotation's ``evidence`` field holds them."""
+    second = clip.target if question["forward"] else clip.marker
+    span = [[float(second), float(second + 1)]]
+    return {"audio": span, "video": [list(s) for s in span]}
 
 
 def _caption(clip: Clip) -> str:

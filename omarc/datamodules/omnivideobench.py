@@ -22,7 +22,7 @@ from omarc.datamodules.common import (
     require_split,
 )
 from omarc.datamodules.prompts import QWEN_OMNI_SYSTEM, Prompt, letter_list, raw_options
-from omarc.datamodules.records import QARecord
+from omarc.datamodules.records import EVIDENCE_FIELD, QARecord, parse_evidence
 
 NAME = "omnivideobench"
 ANNOTATIONS = "data.json"
@@ -64,6 +64,7 @@ def read(root: str | Path, split: str = "test") -> ReadResult:
                         answer=check_answer(get_field(row, "correct_option"), options),
                         category=category,
                         duration=seconds,
+                        evidence=parse_evidence(get_field(row, EVIDENCE_FIELD, required=False)),
                         extra={
                             "audio_type": get_field(row, "audio_type", required=False, default=""),
                             "video_type": video_type,

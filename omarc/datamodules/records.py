@@ -14,6 +14,10 @@ NO_AUDIO_TRACK = "no_audio_track"
 SHORT_CLIP = "short_clip"
 #: Every media flag, in the order results list them.
 MEDIA_FLAGS = (NO_AUDIO_TRACK, SHORT_CLIP)
+#: Modalities an answer's evidence is located in (keys of :attr:`QARecord.evidence`), in report order.
+EVIDENCE_MODALITIES = ("audio", "video")
+#: Annotation field (in a question's row) holding its evidence spans; absent in the real benchmarks' files.
+EVIDENCE_FIELD = "evidence"
 
 
 @dataclass
@@ -23,7 +27,9 @@ class QARecord:
     ``options`` hold the option texts without their letter prefix; ``raw_options`` the strings as
     the benchmark stored them (official prompts print those). ``answer`` is the gold letter.
     ``extra`` keeps benchmark-specific fields needed for its own sub-scores (e.g. WorldSense
-    ``task_domain``, OmniVideoBench ``audio_type``).
+    ``task_domain``, OmniVideoBench ``audio_type``). ``evidence``: where the answer's evidence lies,
+    per modality (``"audio"``, ``"video"``) a list of ``(start, end)`` seconds, end excluded; empty
+    when the annotation does not say (the real benchmarks; the generated sets say).
     """
 
     id: str
@@ -37,10 +43,42 @@ class QARecord:
     audio_path: Path | None = None
     raw_options: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    evidence: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     @property
     def letters(self) -> str:
         return LETTERS[: len(self.options)]
+
+
+def parse_evidence(value) -> dict[str, list[tuple[float, float]]]:
+    """An annotation's ``evidence`` field -> ``{"audio" | "video": [(start, end), ...]}`` seconds.
+
+    ``None`` (the field absent) -> ``{}``. Otherwise an object whose keys are among
+    :data:`EVIDENCE_MODALITIES`, each a list of ``[start, end]`` numbers with ``0 <= start < end``;
+    anything else is a :class:`~omarc.datamodules.common.RecordError` naming the field.
+    """
+    from omarc.datamodules.common import RecordError  # common imports this module
+
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or set(value) - set(EVIDENCE_MODALITIES):
+        raise RecordError(f"field {EVIDENCE_FIELD!r} must be an object with keys among "
+                          f"{', '.join(EVIDENCE_MODALITIES)}, got {value!r}")
+    out = {}
+    for modality in EVIDENCE_MODALITIES:
+        if modality not in value:
+            continue
+        spans = value[modality]
+        ok = isinstance(spans, list) and all(
+            isinstance(s, (list, tuple)) and len(s) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in s) and 0 <= s[0] < s[1]
+            for s in spans
+        )
+        if not ok:
+            raise RecordError(f"field {EVIDENCE_FIELD!r}.{modality} must be a list of [start, end] seconds "
+                              f"with 0 <= start < end, got {spans!r}")
+        out[modality] = [(float(s), float(e)) for s, e in spans]
+    return out
 
 
 @dataclass

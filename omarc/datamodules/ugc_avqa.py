@@ -32,7 +32,7 @@ from omarc.datamodules.common import (
     parse_options,
     require_split,
 )
-from omarc.datamodules.records import QARecord
+from omarc.datamodules.records import EVIDENCE_FIELD, QARecord, parse_evidence
 
 NAME = "ugc_avqa"
 SPLITS = ("test", "train")
@@ -113,6 +113,7 @@ def read(root: str | Path, split: str = "test") -> ReadResult:
                         answer=check_answer(get_field(row, "answer"), options),
                         category=category,
                         duration=seconds,
+                        evidence=parse_evidence(get_field(row, EVIDENCE_FIELD, required=False)),
                         extra={"split": split, "source_category": source, "url": url},
                     )
                 )

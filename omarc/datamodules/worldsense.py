@@ -21,7 +21,7 @@ from omarc.datamodules.common import (
     require_split,
 )
 from omarc.datamodules.prompts import Prompt, letter_list, raw_options
-from omarc.datamodules.records import QARecord
+from omarc.datamodules.records import EVIDENCE_FIELD, QARecord, parse_evidence
 
 NAME = "worldsense"
 ANNOTATIONS = "worldsense_qa.json"
@@ -75,6 +75,7 @@ def read(root: str | Path, split: str = "test") -> ReadResult:
                         answer=check_answer(get_field(row, "answer"), options),
                         category=category,
                         duration=seconds,
+                        evidence=parse_evidence(get_field(row, EVIDENCE_FIELD, required=False)),
                         extra={"task_domain": get_field(row, "task_domain", required=False, default=""), **shared},
                     )
                 )

@@ -118,3 +118,29 @@ def test_questions_cycle_through_the_directions_asked(tmp_path):
     assert [HIGH_BEEP in r.question for r in read_benchmark("worldsense", both).records] == [False, True, False]
     with pytest.raises(ValueError, match="directions must be"):
         generate_benchmark(tmp_path / "x", "worldsense", directions=("sideways",))
+
+
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_generated_evidence_reads_back_as_the_answers_second(generated, truth, name):
+    videos = truth(generated[name])["videos"]
+    for r in read_benchmark(name, generated[name]).records:
+        clip = videos[r.video_path.stem.removesuffix("_video")]
+        second = clip["target"] if "high beep" in r.question else clip["marker"]  # the beep's / the marker's
+        assert r.evidence == {"audio": [(second, second + 1)], "video": [(second, second + 1)]}
+
+
+@pytest.mark.parametrize("evidence", [{"audio": [[2, 1]]}, {"video": "1-2"}, {"smell": [[0, 1]]}, [[0, 1]]])
+def test_malformed_evidence_is_a_read_issue_naming_the_field(generated, tmp_path, evidence):
+    root = tmp_path / "ws"
+    shutil.copytree(generated["worldsense"], root)
+    path = root / "worldsense_qa.json"
+    data = json.loads(path.read_text())
+    first = next(iter(data.values()))
+    first["task0"]["evidence"] = evidence
+    del first["task1"]["evidence"]  # absent: read, without evidence
+    path.write_text(json.dumps(data))
+    result = read_benchmark("worldsense", root)
+    (bad,) = result.issues
+    assert bad.id.endswith("_task0") and "'evidence'" in bad.message
+    assert len(result.records) == N_QA - 1
+    assert [r.evidence for r in result.records if r.id.endswith("_task1")][0] == {}

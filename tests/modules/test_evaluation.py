@@ -16,8 +16,9 @@ from omarc.datamodules.records import NO_AUDIO_TRACK, SHORT_CLIP, QARecord
 from omarc.modules.backbones.families import FAMILIES
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
-from omarc.modules.evaluation.evaluator import MEDIA_FLAGS_KEY, FlaggedTransform, OmniQAEvaluator
+from omarc.modules.evaluation.evaluator import MEDIA_FLAGS_KEY, FlaggedTransform, OmniQAEvaluator, evidence_tokens
 from omarc.modules.evaluation.predictions import PredictionRow, PredictionWriter
+from omarc.strategies import Modality, TokenSequence
 from omarc.strategies.budget import retained
 
 N_VIDEOS, QUESTIONS = 2, 4  # generate_benchmark asks 2 questions per video
@@ -105,7 +106,19 @@ def test_test_run_writes_rows_metrics_results_and_tensorboard(tmp_path, dailyomn
 
     results = json.loads((out / "test" / "results.json").read_text())
     accuracy = 0.5  # 2 of the 4 scripted answers are right
+    evidence = results["overall"].pop("evidence")
     assert results["overall"] == {"accuracy": pytest.approx(accuracy), "count": QUESTIONS, "failed": 0}
+    # Every generated question has its evidence in one second, for audio and video: the figures are the rows'.
+    for m in ("audio", "video"):
+        assert all(r.evidence_in[m] > 0 for r in rows)
+        kept = [r for r in rows if r.evidence_kept[m] > 0]
+        dropped = [r for r in rows if r.evidence_kept[m] == 0]
+        figures = {"recall": sum(r.evidence_kept[m] for r in rows) / sum(r.evidence_in[m] for r in rows),
+                   "samples": QUESTIONS, "kept_samples": len(kept), "dropped_samples": len(dropped)}
+        figures.update({f"{label}_accuracy": sum(r.correct for r in group) / len(group)
+                        for label, group in (("kept", kept), ("dropped", dropped)) if group})
+        assert evidence[m] == pytest.approx(figures)
+        assert results["benchmarks"]["dailyomni"]["evidence"][m] == pytest.approx(figures)
     assert sum(c["count"] for c in results["benchmarks"]["dailyomni"]["categories"].values()) == QUESTIONS
     assert results["means"]["tokens_out_audio"] == pytest.approx(sum(r.tokens_out["audio"] for r in rows) / QUESTIONS)
     assert model.results["test"]["accuracy"] == pytest.approx(accuracy)
@@ -328,3 +341,35 @@ def test_keep_maps_are_drawn_from_the_frames_decoded_once(tmp_path, dailyomni, m
     ids = [r.id for r in rows_of(out)]
     assert sorted(p.name for p in (out / "test").glob("keep_map_*.png")) == sorted(f"keep_map_{i}.png" for i in ids[:3])
     assert len(decoded) == QUESTIONS, "each question's media is decoded once, pictures included"
+
+
+def test_evidence_tokens_are_counted_per_modality_in_their_seconds():
+    """Hand counts: evidence second [1, 2) holds video tokens 2, 3 and audio tokens 6, 7 (end excluded)."""
+    V, A, X = int(Modality.VIDEO), int(Modality.AUDIO), int(Modality.TEXT)
+    modality = torch.tensor([[X, V, V, V, V, A, A, A, A, X]])
+    time = torch.tensor([[0.0, 0.0, 1.0, 1.0, 2.0, 0.5, 1.0, 1.5, 2.0, 0.0]])
+    n = modality.shape[1]
+    sample = TokenSequence(
+        embeds=torch.zeros(1, n, 4), positions=torch.zeros(3, 1, n, dtype=torch.long),
+        attention_mask=torch.ones(1, n, dtype=torch.bool), modality=modality,
+        frame=torch.tensor([[-1, 0, 1, 1, 2, -1, -1, -1, -1, -1]]), time=time,
+        patch_hw=torch.zeros(1, n, 2, dtype=torch.long), query_mask=torch.zeros(1, n, dtype=torch.bool),
+    )
+    keep = torch.tensor([True, True, False, True, True, True, False, False, True, True])
+    span = [(1.0, 2.0)]
+    assert evidence_tokens(sample, keep, {"audio": span, "video": span}) == ({"audio": 2, "video": 2},
+                                                                            {"audio": 0, "video": 1})
+    assert evidence_tokens(sample, keep, {"video": [(0.0, 1.0), (2.0, 3.0)]}) == ({"video": 2}, {"video": 2})
+    # A video token covers its grid up to the next one's start: [0, 1) overlaps [0.5, 0.8), [2, 3) the last.
+    assert evidence_tokens(sample, keep, {"video": [(0.5, 0.8)]}) == ({"video": 1}, {"video": 1})
+    assert evidence_tokens(sample, keep, {"video": [(2.5, 9.0)]}) == ({"video": 1}, {"video": 1})
+    assert evidence_tokens(sample, keep, {"audio": [(0.5, 0.8)]}) == ({"audio": 1}, {"audio": 1})  # audio: points
+    assert evidence_tokens(sample, None, {"audio": span}) == ({"audio": 2}, {"audio": 2})  # no mask: all kept
+    assert evidence_tokens(sample, keep, {}) == ({}, {})  # no evidence spans: no counts
+
+
+def test_rows_of_files_without_evidence_fields_read_back(tmp_path):
+    writer = PredictionWriter(tmp_path / "p.jsonl")
+    writer.path.write_text(json.dumps({"id": "a", "benchmark": "b", "correct": True}) + "\n")
+    (row,) = writer.read()
+    assert row.evidence_in == {} and row.evidence_kept == {}

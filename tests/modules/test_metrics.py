@@ -122,3 +122,68 @@ def test_ddp_two_ranks_give_the_single_process_result():
         assert results[rank].keys() == expected.keys()
         for k, v in expected.items():
             assert results[rank][k] == pytest.approx(v, nan_ok=True), k
+
+
+NAN = float("nan")
+# id, benchmark, correct, failed, (audio in, kept), (video in, kept); NaN: no evidence spans of that modality
+EVIDENCE_ROWS = [
+    ("e1", "dailyomni", T, F, (10, 4), (4, 2)),  # video evidence kept, right
+    ("e2", "dailyomni", F, F, (10, 0), (4, 0)),  # all evidence dropped, wrong
+    ("e3", "dailyomni", T, F, (10, 2), (4, 0)),  # video dropped, right anyway
+    ("e4", "worldsense", T, F, (NAN, NAN), (8, 8)),  # video spans only
+    ("e5", "worldsense", F, T, (NAN, NAN), (NAN, NAN)),  # failed: no counts
+    ("n1", "ugc_avqa", T, F, (NAN, NAN), (NAN, NAN)),  # a record without evidence spans
+]
+
+
+def feed_evidence(metric: QAAccuracy, rows) -> None:
+    ids, benches, correct, failed, audio, video = zip(*rows)
+    evidence = {m: (torch.tensor([float(c[0]) for c in col]), torch.tensor([float(c[1]) for c in col]))
+                for m, col in (("audio", audio), ("video", video))}
+    metric.update(ids, benches, [""] * len(ids), torch.tensor(correct), torch.tensor(failed), evidence=evidence)
+
+
+def test_evidence_recall_and_accuracy_split_by_whether_it_survived():
+    m = QAAccuracy(stats=())
+    feed_evidence(m, EVIDENCE_ROWS)
+    out = m.compute()
+    evidence = {k: v for k, v in out.items() if k.startswith("evidence/")}
+    assert evidence == pytest.approx({
+        # audio: e1..e3 only: 6 of 30 tokens kept; kept in e1, e3 (both right), dropped in e2 (wrong)
+        "evidence/audio/recall": 6 / 30, "evidence/audio/samples": 3,
+        "evidence/audio/kept_samples": 2, "evidence/audio/kept_accuracy": 1.0,
+        "evidence/audio/dropped_samples": 1, "evidence/audio/dropped_accuracy": 0.0,
+        # video: e1..e4: 10 of 20 kept; kept in e1, e4 (right), dropped in e2 (wrong), e3 (right)
+        "evidence/video/recall": 10 / 20, "evidence/video/samples": 4,
+        "evidence/video/kept_samples": 2, "evidence/video/kept_accuracy": 1.0,
+        "evidence/video/dropped_samples": 2, "evidence/video/dropped_accuracy": 0.5,
+        "evidence/dailyomni/audio/recall": 6 / 30, "evidence/dailyomni/audio/samples": 3,
+        "evidence/dailyomni/audio/kept_samples": 2, "evidence/dailyomni/audio/kept_accuracy": 1.0,
+        "evidence/dailyomni/audio/dropped_samples": 1, "evidence/dailyomni/audio/dropped_accuracy": 0.0,
+        "evidence/dailyomni/video/recall": 2 / 12, "evidence/dailyomni/video/samples": 3,
+        "evidence/dailyomni/video/kept_samples": 1, "evidence/dailyomni/video/kept_accuracy": 1.0,
+        "evidence/dailyomni/video/dropped_samples": 2, "evidence/dailyomni/video/dropped_accuracy": 0.5,
+        # worldsense: e4's video only (no dropped accuracy: that group is empty); no audio figures
+        "evidence/worldsense/video/recall": 1.0, "evidence/worldsense/video/samples": 1,
+        "evidence/worldsense/video/kept_samples": 1, "evidence/worldsense/video/kept_accuracy": 1.0,
+        "evidence/worldsense/video/dropped_samples": 0,
+    })  # and nothing for ugc_avqa, whose record has no evidence spans
+    tree = nest_results(out)
+    assert tree["overall"]["evidence"]["video"]["dropped_accuracy"] == 0.5
+    assert set(tree["benchmarks"]["worldsense"]["evidence"]) == {"video"}
+    assert "evidence" not in tree["benchmarks"]["ugc_avqa"]
+    table = format_results(out)
+    assert ("  all video: 50.0% kept over 4 samples; accuracy 100.0% of 2 with some kept | 50.0% of 2 with all "
+            "dropped") in table
+    assert "  worldsense video: 100.0% kept over 1 samples; accuracy 100.0% of 1 with some kept | n/a of 0" in table
+
+
+def test_rows_without_evidence_have_no_evidence_figures():
+    m = QAAccuracy(stats=("e2e_seconds",))
+    feed(m, ROWS)
+    out = m.compute()
+    assert not any(k.startswith("evidence") for k in out)
+    assert "evidence" not in nest_results(out)["overall"] and "evidence" not in format_results(out)
+    with pytest.raises(ValueError, match="unknown evidence modalities"):
+        m.update(["a"], ["b"], ["c"], torch.tensor([T]), torch.tensor([F]),
+                 evidence={"text": (torch.tensor([1.0]), torch.tensor([1.0]))})

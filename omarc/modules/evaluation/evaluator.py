@@ -6,7 +6,10 @@ sample, written as it comes. A restarted run reads the rows back and skips those
 
 Files under ``output_dir``: ``run.json`` (the settings that must match to resume) and, per stage,
 ``<stage>/predictions.jsonl`` and ``<stage>/results.json`` (whose ``media`` section counts, per
-benchmark, the samples evaluated with less media: no audio track, a clip shorter than one bin).
+benchmark, the samples evaluated with less media: no audio track, a clip shorter than one bin;
+and, for records that say where their answer's evidence lies, its ``evidence`` figures: the share
+of evidence tokens kept and accuracy with the evidence kept vs dropped, see
+:class:`~omarc.modules.evaluation.metrics.QAAccuracy`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from omarc.datamodules.benchmarks import build_prompt
 from omarc.datamodules.prompts import PROMPT_STYLES
-from omarc.datamodules.records import Media, QARecord
+from omarc.datamodules.records import EVIDENCE_MODALITIES, Media, QARecord
 from omarc.modules.backbones.base import synchronize
 from omarc.modules.backbones.default_model import DEFAULT_MODEL
 from omarc.modules.backbones.inputs import InputBuilder
@@ -31,7 +34,7 @@ from omarc.modules.backbones.loading import load_backbone
 from omarc.modules.evaluation.answers import answer_questions
 from omarc.modules.evaluation.metrics import QAAccuracy, format_results, nest_results
 from omarc.modules.evaluation.predictions import PredictionRow, PredictionWriter
-from omarc.strategies import build_compressor
+from omarc.strategies import Modality, TokenSequence, build_compressor
 from omarc.visualize import keep_map_figure
 
 log = logging.getLogger(__name__)
@@ -91,7 +94,7 @@ class OmniQAEvaluator(pl.LightningModule):
     Args:
         model: "default" (the packaged model trained on the generated task, docs/default_model.md),
             "tiny" / "tiny-qwen3" (random weights), a checkpoint directory or a hub id in the local cache.
-        strategy: registered compressor name (``full``, ``omac``, ``omac_va``, ``omnizip``).
+        strategy: registered compressor name (``full``, ``omac``, ``omac_va``, ``omnizip``, ``uniform``, ``random``).
         ratio: fraction of audio and video tokens removed (0.7 keeps 30 %, the paper's setting).
         audio_ratio: overrides ``ratio`` for audio tokens.
         video_ratio: overrides ``ratio`` for video tokens.
@@ -258,6 +261,8 @@ class OmniQAEvaluator(pl.LightningModule):
         compressed = self.compressor(seq)
         for i in range(min(self._maps_left, len(records))):
             self._draw_keep_map(records[i], inputs[FRAMES_KEY][i], seq.sample(i), compressed.reports[i])
+        evidence = [evidence_tokens(seq.sample(i), report.keep, record.evidence)
+                    for i, (record, report) in enumerate(zip(records, compressed.reports, strict=True))]
         answers = answer_questions(self.backbone, self.processor.tokenizer, compressed.sequence, records,
                                    self.hparams.max_new_tokens)
         synchronize(self.device)
@@ -265,8 +270,8 @@ class OmniQAEvaluator(pl.LightningModule):
         peak = torch.cuda.max_memory_allocated(self.device) / 2**20 if cuda else None
         flags = inputs.get(MEDIA_FLAGS_KEY, [[]] * len(records))
         rows = []
-        for record, text, parsed, report, media_flags in zip(
-            records, answers.texts, answers.letters, compressed.reports, flags, strict=True
+        for record, text, parsed, report, media_flags, (evidence_in, evidence_kept) in zip(
+            records, answers.texts, answers.letters, compressed.reports, flags, evidence, strict=True
         ):
             rows.append(
                 PredictionRow(
@@ -287,6 +292,8 @@ class OmniQAEvaluator(pl.LightningModule):
                     batch_size=len(records),
                     media_flags=list(media_flags),
                     extra=dict(record.extra),
+                    evidence_in=evidence_in,
+                    evidence_kept=evidence_kept,
                 )
             )
         return rows
@@ -298,7 +305,7 @@ class OmniQAEvaluator(pl.LightningModule):
             return
         try:
             name = f"{self.hparams.strategy}@{self.hparams.ratio:g}"
-            figure = keep_map_figure(frames.cpu(), sample.to("cpu"), {name: report})
+            figure = keep_map_figure(frames.cpu(), sample.to("cpu"), {name: report}, evidence=record.evidence)
             path = self._writer.path.with_name(f"keep_map_{record.id}.png")
             path.parent.mkdir(parents=True, exist_ok=True)
             figure.savefig(path, dpi=100)
@@ -322,10 +329,16 @@ class OmniQAEvaluator(pl.LightningModule):
         if not rows:
             return
         stats = {name: torch.tensor([_stat(row, name) for row in rows], dtype=torch.float64) for name in metric.stats}
+        nan = float("nan")
+        evidence = {
+            m: (torch.tensor([float(r.evidence_in.get(m, nan)) for r in rows], dtype=torch.float64),
+                torch.tensor([float(r.evidence_kept.get(m, nan)) for r in rows], dtype=torch.float64))
+            for m in EVIDENCE_MODALITIES
+        }
         metric.update(
             [r.id for r in rows], [r.benchmark for r in rows], [r.category for r in rows],
             torch.tensor([r.correct for r in rows]), torch.tensor([r.failed for r in rows]), stats,
-            [r.media_flags for r in rows],
+            [r.media_flags for r in rows], evidence,
         )
 
     # ----------------------------------------------------------------- results
@@ -367,6 +380,42 @@ class OmniQAEvaluator(pl.LightningModule):
 def _stage_name(stage) -> str:
     """Lightning passes ``TrainerFn`` members ("test", "validate", "predict", "fit") to set-up hooks."""
     return str(getattr(stage, "value", stage))
+
+
+def evidence_tokens(
+    sample: TokenSequence, keep: torch.Tensor | None, evidence: dict[str, list[tuple[float, float]]]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """(in, kept): per modality of ``evidence``, the sample's tokens of that modality in one of its
+    ``[start, end)`` second spans, and how many of them ``keep`` kept. An audio token is in a span
+    when its ``time`` is; a video token covers its temporal grid, from its ``time`` to the next
+    grid's (the last grid as long as the one before it), and is in a span it overlaps.
+
+    ``sample``: one unpadded sample (B = 1) in the order of ``keep`` [L] (a compressor report's
+    mask; None keeps everything). ``evidence``: :attr:`QARecord.evidence`; empty -> ``({}, {})``.
+    """
+    if not evidence:
+        return {}, {}
+    modality, times = sample.modality[0].cpu(), sample.time[0].cpu()
+    kept_mask = torch.ones_like(modality, dtype=torch.bool) if keep is None else keep.to(torch.bool).cpu()
+    counts_in, counts_kept = {}, {}
+    video = modality == int(Modality.VIDEO)
+    starts = times[video].unique()  # sorted grid start seconds
+    steps = starts[1:] - starts[:-1]
+    last = steps[-1:] if len(steps) else torch.tensor([float("inf")])
+    grid_ends = torch.cat([starts[1:], starts[-1:] + last]) if len(starts) else starts
+    ends = torch.where(video, grid_ends[torch.searchsorted(starts, times).clamp(max=max(len(starts) - 1, 0))]
+                       if len(starts) else times, times)
+    for name, spans in evidence.items():
+        of = modality == int(Modality[name.upper()])
+        inside = torch.zeros_like(kept_mask)
+        for start, end in spans:
+            if name == "video":
+                inside |= (times < end) & (ends > start)
+            else:
+                inside |= (times >= start) & (times < end)
+        tokens = inside & of
+        counts_in[name], counts_kept[name] = int(tokens.sum()), int((tokens & kept_mask).sum())
+    return counts_in, counts_kept
 
 
 def _stat(row: PredictionRow, name: str) -> float:

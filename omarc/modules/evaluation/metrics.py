@@ -6,7 +6,10 @@ batch with repeats, and a resumed run feeds finished rows back — and then grou
 are strings, unknown in advance, so they travel through ``all_gather`` as fixed-width UTF-8 rows.
 Failed samples (media that could not be decoded, a crashed step) count as wrong and are also
 counted apart. Samples evaluated with less media than asked for (``MEDIA_FLAGS``: no audio
-track, a clip shorter than one sampling bin) are counted per benchmark and flag.
+track, a clip shorter than one sampling bin) are counted per benchmark and flag. Samples whose
+record says where its answer's evidence lies carry, per modality, their evidence tokens before and
+after compression; from them come the share of evidence tokens kept and accuracy split by whether
+any evidence token survived (samples without evidence spans have no such figures).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
-from omarc.datamodules.records import MEDIA_FLAGS
+from omarc.datamodules.records import EVIDENCE_MODALITIES, MEDIA_FLAGS
 
 #: Bytes per id / benchmark / category name; fixed so names can be all-gathered as uint8 rows.
 KEY_BYTES = 192
@@ -57,7 +60,13 @@ class QAAccuracy(Metric):
     ``compute`` returns a flat dict of floats: ``accuracy``, ``count``, ``failed`` overall and as
     ``accuracy/<benchmark>``, ``accuracy/<benchmark>/<category>`` (same for count and failed),
     ``mean/<stat>`` for every name in ``stats`` and ``media/<benchmark>/<flag>`` (samples carrying
-    that media flag) for every name in ``flags``.
+    that media flag) for every name in ``flags``; and, per modality ``m`` of
+    :data:`EVIDENCE_MODALITIES` among the samples with evidence tokens of ``m`` (overall as
+    ``evidence/<m>/<stat>``, per benchmark as ``evidence/<benchmark>/<m>/<stat>``): ``recall``
+    (evidence tokens kept / evidence tokens, summed over those samples), ``samples``,
+    ``kept_samples`` and ``kept_accuracy`` (at least one evidence token kept), ``dropped_samples``
+    and ``dropped_accuracy`` (all dropped); an accuracy is left out when its group is empty, and
+    every ``evidence/`` figure when no sample has evidence of ``m``. Failed samples have none.
     """
 
     full_state_update = False
@@ -66,7 +75,8 @@ class QAAccuracy(Metric):
         super().__init__(**kwargs)
         self.stats, self.flags = tuple(stats), tuple(flags)
         self.add_state("keys", default=[], dist_reduce_fx="cat")  # [N, 3, KEY_BYTES]: id, benchmark, category
-        self.add_state("values", default=[], dist_reduce_fx="cat")  # [N, 2 + S + F]: correct, failed, stats, flags
+        # [N, 2 + S + F + 2M]: correct, failed, stats, flags, evidence tokens (in, kept) per modality
+        self.add_state("values", default=[], dist_reduce_fx="cat")
 
     def update(
         self,
@@ -77,9 +87,12 @@ class QAAccuracy(Metric):
         failed: Tensor,
         stats: dict[str, Tensor] | None = None,
         flags: Sequence[Sequence[str]] | None = None,
+        evidence: dict[str, tuple[Tensor, Tensor]] | None = None,
     ) -> None:
         """One row per sample. correct, failed: [N] bool; stats: name -> [N] float (NaN = unknown);
-        flags: per sample, its media flags (none when not given)."""
+        flags: per sample, its media flags (none when not given); evidence: modality of
+        :data:`EVIDENCE_MODALITIES` -> ([N] evidence tokens, [N] of them kept), float, NaN where a
+        sample has no evidence spans of that modality (all NaN when not given)."""
         n = len(ids)
         flags = [()] * n if flags is None else flags
         if not (len(benchmarks) == len(categories) == correct.numel() == failed.numel() == len(flags) == n):
@@ -94,6 +107,16 @@ class QAAccuracy(Metric):
         columns = [correct.double().cpu(), failed.double().cpu()]
         columns += [stats[s].double().cpu() if s in stats else torch.full((n,), float("nan"), dtype=torch.float64) for s in self.stats]
         columns += [torch.tensor([float(f in sample) for sample in flags], dtype=torch.float64) for f in self.flags]
+        evidence = evidence or {}
+        unknown = set(evidence) - set(EVIDENCE_MODALITIES)
+        if unknown:
+            raise ValueError(f"unknown evidence modalities {sorted(unknown)}; expected {list(EVIDENCE_MODALITIES)}")
+        nan = torch.full((n,), float("nan"), dtype=torch.float64)
+        for m in EVIDENCE_MODALITIES:
+            pair = evidence.get(m, (nan, nan))
+            if any(t.numel() != n for t in pair):
+                raise ValueError(f"evidence {m!r} must have one entry per sample")
+            columns += [t.double().cpu() for t in pair]
         keys = torch.stack([encode_keys(ids, "id"), encode_keys(benchmarks, "benchmark"), encode_keys(categories, "category")], 1)
         self.keys.append(keys.to(self.device))
         self.values.append(torch.stack(columns, 1).to(self.device))
@@ -112,10 +135,13 @@ class QAAccuracy(Metric):
         for j, name in enumerate(self.stats):
             ok = values[:, 1] == 0
             out[f"mean/{name}"] = float(values[ok, 2 + j].nanmean()) if ok.any() else float("nan")
-        flagged = values[:, 2 + len(self.stats):]
+        flagged = values[:, 2 + len(self.stats):2 + len(self.stats) + len(self.flags)]
         for j, name in enumerate(self.flags):
             counts = torch.zeros(len(bench_names), dtype=torch.float64).index_add(0, bench, flagged[:, j])
             out.update({f"media/{b}/{name}": float(c) for (b,), c in zip(bench_names, counts)})
+        evidence = values[:, 2 + len(self.stats) + len(self.flags):]
+        out.update(_evidence(values[:, 0], evidence, torch.zeros(len(values), dtype=torch.long), [""]))
+        out.update(_evidence(values[:, 0], evidence, bench, [b for (b,) in bench_names]))
         return out
 
 
@@ -152,11 +178,36 @@ def _grouped(values: Tensor, group: Tensor, names: list[str]) -> dict[str, float
     return out
 
 
+def _evidence(correct: Tensor, evidence: Tensor, group: Tensor, names: list[str]) -> dict[str, float]:
+    """evidence figures per group and modality. correct [N], evidence [N, 2M] (in, kept per modality)."""
+    out = {}
+    for i, name in enumerate(names):
+        for j, m in enumerate(EVIDENCE_MODALITIES):
+            tokens, kept = evidence[:, 2 * j], evidence[:, 2 * j + 1]
+            has = (group == i) & (tokens > 0)  # NaN (no spans) compares False
+            if not bool(has.any()):
+                continue
+            prefix = f"evidence/{name}/{m}" if name else f"evidence/{m}"
+            out[f"{prefix}/recall"] = float(kept[has].sum() / tokens[has].sum())
+            out[f"{prefix}/samples"] = float(has.sum())
+            for label, part in (("kept", has & (kept > 0)), ("dropped", has & ~(kept > 0))):
+                out[f"{prefix}/{label}_samples"] = float(part.sum())
+                if bool(part.any()):
+                    out[f"{prefix}/{label}_accuracy"] = float(correct[part].mean())
+    return out
+
+
 def nest_results(flat: dict[str, float]) -> dict:
     """The flat ``compute`` dict as ``{overall, benchmarks: {b: {..., categories: {c: ...}}}, means,
-    media: {b: {flag: count}}}``."""
+    media: {b: {flag: count}}}``; evidence figures go under ``evidence: {modality: {stat: value}}``
+    of ``overall`` and of each benchmark."""
     tree: dict = {"overall": {}, "benchmarks": {}, "means": {}, "media": {}}
     for key, value in flat.items():
+        if key.startswith("evidence/"):
+            *bench, modality, stat = key.split("/")[1:]
+            target = tree["benchmarks"].setdefault(bench[0], {"categories": {}}) if bench else tree["overall"]
+            target.setdefault("evidence", {}).setdefault(modality, {})[stat] = value
+            continue
         kind, *path = key.split("/", 2)
         if kind == "mean":
             tree["means"][path[0]] = value
@@ -184,8 +235,25 @@ def format_results(flat: dict[str, float]) -> str:
     flagged = [f"{b} {int(n)} {flag}" for b, counts in sorted(tree["media"].items()) for flag, n in counts.items() if n]
     if flagged:
         lines.append("evaluated with less media (samples): " + ", ".join(flagged))
+    lines += _evidence_lines(rows)
     lines += _mean_lines(dict(tree["means"]))
     return "\n".join(lines)
+
+
+def _evidence_lines(rows: list[tuple[str, dict]]) -> list[str]:
+    """Per group with evidence spans and modality: share of evidence tokens kept, accuracy kept | dropped."""
+    def accuracy(figures: dict, label: str) -> str:
+        n = int(figures.get(f"{label}_samples", 0))
+        value = figures.get(f"{label}_accuracy")
+        return f"{'n/a' if value is None else f'{100 * value:.1f}%'} of {n}"
+
+    lines = []
+    for name, group in rows:
+        for m, figures in group.get("evidence", {}).items():
+            lines.append(f"  {name.strip()} {m}: {100 * figures['recall']:.1f}% kept over {int(figures['samples'])} "
+                         f"samples; accuracy {accuracy(figures, 'kept')} with some kept | "
+                         f"{accuracy(figures, 'dropped')} with all dropped")
+    return ["evidence tokens kept (the answer's seconds):", *lines] if lines else []
 
 
 def _mean_lines(means: dict[str, float]) -> list[str]:

@@ -28,7 +28,10 @@ class PredictionRow:
     the batch (None on the CPU); ``error``: why the sample failed (it then counts as wrong);
     ``media_flags``: what its media lacked (:data:`omarc.datamodules.records.MEDIA_FLAGS`, e.g.
     ``no_audio_track``); ``extra``: the record's benchmark-specific fields, for the official
-    sub-scores (e.g. WorldSense ``task_domain``, ``audio_class``).
+    sub-scores (e.g. WorldSense ``task_domain``, ``audio_class``); ``evidence_in`` /
+    ``evidence_kept``: per modality of the record's evidence spans, its tokens whose second lies in
+    a span before / after compression (:func:`omarc.modules.evaluation.evaluator.evidence_tokens`;
+    empty when the record has no evidence spans, the sample failed, or the file predates them).
     """
 
     id: str
@@ -49,6 +52,8 @@ class PredictionRow:
     error: str | None = None
     media_flags: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    evidence_in: dict[str, int] = field(default_factory=dict)
+    evidence_kept: dict[str, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
