@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from jsonargparse import ArgumentError
+from lightning.pytorch.utilities import rank_zero_info
 
 from omarc.cli import UsageError, error_line, given_options, resolve_config, run_test
 from omarc.visualize import accuracy_plot
@@ -127,8 +128,6 @@ def run_sweep(
         base: settings shared by every run as in an ``omarc test`` YAML file (e.g. ``{data: {limit: 1}}``,
             shortcuts allowed); ``base_args`` come after it.
     """
-    from lightning.pytorch.utilities import rank_zero_info
-
     if not runs:
         raise UsageError("--runs: a sweep needs at least one run")
     with named("--base_args"):

@@ -259,15 +259,18 @@ class OmniQAEvaluator(pl.LightningModule):
         start = perf_counter()
         seq = self.backbone.encode(inputs, audio_saliency=self.compressor.needs_audio_saliency)
         compressed = self.compressor(seq)
-        for i in range(min(self._maps_left, len(records))):
-            self._draw_keep_map(records[i], inputs[FRAMES_KEY][i], seq.sample(i), compressed.reports[i])
-        evidence = [evidence_tokens(seq.sample(i), report.keep, record.evidence)
-                    for i, (record, report) in enumerate(zip(records, compressed.reports, strict=True))]
         answers = answer_questions(self.backbone, self.processor.tokenizer, compressed.sequence, records,
                                    self.hparams.max_new_tokens)
         synchronize(self.device)
         seconds = perf_counter() - start
         peak = torch.cuda.max_memory_allocated(self.device) / 2**20 if cuda else None
+        # What the rows and pictures add is counted outside the timed path.
+        maps, evidence = min(self._maps_left, len(records)), []
+        for i, (record, report) in enumerate(zip(records, compressed.reports, strict=True)):
+            sample = seq.sample(i) if record.evidence or i < maps else None
+            evidence.append(evidence_tokens(sample, report.keep, record.evidence))
+            if i < maps:
+                self._draw_keep_map(record, inputs[FRAMES_KEY][i], sample, report)
         flags = inputs.get(MEDIA_FLAGS_KEY, [[]] * len(records))
         rows = []
         for record, text, parsed, report, media_flags, (evidence_in, evidence_kept) in zip(
@@ -383,7 +386,7 @@ def _stage_name(stage) -> str:
 
 
 def evidence_tokens(
-    sample: TokenSequence, keep: torch.Tensor | None, evidence: dict[str, list[tuple[float, float]]]
+    sample: TokenSequence | None, keep: torch.Tensor | None, evidence: dict[str, list[tuple[float, float]]]
 ) -> tuple[dict[str, int], dict[str, int]]:
     """(in, kept): per modality of ``evidence``, the sample's tokens of that modality in one of its
     ``[start, end)`` second spans, and how many of them ``keep`` kept. An audio token is in a span
@@ -391,7 +394,8 @@ def evidence_tokens(
     grid's (the last grid as long as the one before it), and is in a span it overlaps.
 
     ``sample``: one unpadded sample (B = 1) in the order of ``keep`` [L] (a compressor report's
-    mask; None keeps everything). ``evidence``: :attr:`QARecord.evidence`; empty -> ``({}, {})``.
+    mask; None keeps everything). ``evidence``: :attr:`QARecord.evidence`; empty -> ``({}, {})``
+    (``sample`` may then be None).
     """
     if not evidence:
         return {}, {}
