@@ -12,7 +12,7 @@ import torch
 
 from omarc.datamodules.benchmarks import build_prompt, read_benchmark
 from omarc.datamodules.default_task import DEFAULT_TASK
-from omarc.datamodules.generate import PALETTE, generate_benchmark, plan_clip, render, write_av
+from omarc.datamodules.generate import PALETTE, generate_benchmark, plan_clip, question_direction, render, write_av
 from omarc.datamodules.media import decode_media
 from omarc.modules.backbones.default_model import DEFAULT_FAMILY, DEFAULT_MODEL, DEFAULT_MODEL_DIR
 from omarc.modules.backbones.inputs import InputBuilder
@@ -49,10 +49,13 @@ def test_in_memory_clip_equals_its_decoded_mp4(tmp_path):
     assert media.frames.shape == decoded.frames.shape == (DEFAULT_TASK.seconds * DEFAULT_TASK.fps, 3, 56, 56)
     assert media.audio.shape == decoded.audio.shape
     assert torch.allclose(media.timestamps, decoded.timestamps)
-    # Frame k shows the colour of second k // fps in both (x264 moves a colour by a few levels at most).
+    # Frame k shows the colour of second k // fps in both (x264 moves a colour by a few levels at most), and the
+    # marker second a white square over a quarter of the frame.
     expected = torch.tensor([PALETTE[c] for c in clip.colours], dtype=torch.float32).repeat_interleave(int(DEFAULT_TASK.fps), 0)
     for frames_ in (media.frames, decoded.frames):
-        assert (frames_.float().mean((2, 3)) - expected).abs().max() < 12
+        assert (frames_.float().flatten(2).median(-1).values - expected).abs().max() < 12
+        white = (frames_.float() > 200).all(1).flatten(1).float().mean(1).view(DEFAULT_TASK.seconds, -1).mean(1)
+        assert int(white.argmax()) == clip.marker and white[clip.marker] > 0.2 and white.sort().values[-2] < 0.05
     # The beep second carries the audio energy above 2 kHz in both.
     for wave in (media.audio, decoded.audio):
         spectrum = torch.stack([torch.fft.rfft(s).abs() for s in wave.view(DEFAULT_TASK.seconds, -1)])
@@ -138,7 +141,7 @@ def test_packaged_model_answers_held_out_clips_far_above_chance(tmp_path):
     correct = [extract_answer(t, r.options) == r.answer for t, r in zip(texts, records)]
     # 16 four-option questions: chance gives >= 11 right with probability < 0.1 %.
     assert sum(correct) >= 11, list(zip(texts, [r.answer for r in records]))
-    # Answers are an option's text (a colour name) then end-of-turn, within the few tokens decoded.
+    # Answers are an option's text (a colour, a sound or a pair) then end-of-turn, within the tokens decoded.
     assert all(t.strip() in r.options for t, r in zip(texts, records))
 
 
@@ -150,11 +153,12 @@ def test_missing_default_model_names_the_training_script(tmp_path, monkeypatch):
         load_backbone(DEFAULT_MODEL)
 
 
-def test_task_asks_the_forward_question_once_per_clip_and_checks_directions(tmp_path):
+def test_task_asks_one_question_per_clip_cycling_the_directions(tmp_path):
     kwargs = DEFAULT_TASK.generation_kwargs()
-    assert kwargs["directions"] == ("forward",) and kwargs["questions_per_video"] == 1
-    folder = generate_benchmark(tmp_path / "ws", "worldsense", 2, seed=1, **kwargs)
-    assert [r.question for r in read_benchmark("worldsense", folder, "test").records] == \
-        ["Which colour was on screen when the high beep played?"] * 2
+    assert kwargs["directions"] == ("forward", "reverse", "both") and kwargs["questions_per_video"] == 1
+    folder = generate_benchmark(tmp_path / "ws", "worldsense", 4, seed=1, **kwargs)
+    records = read_benchmark("worldsense", folder, "test").records
+    assert [question_direction(r.question) for r in records] == ["forward", "reverse", "both", "forward"]
+    assert len({r.video_path for r in records}) == 4
     with pytest.raises(ValueError, match="directions must be"):
         dataclasses.replace(DEFAULT_TASK, directions=())

@@ -80,7 +80,7 @@ def run_bench(
     arch: str = DEFAULT_MODEL,
     layers: int | None = None,
     encoder_layers: int | None = None,
-    strategies: tuple[str, ...] = ("full", "omac", "omac_va", "omnizip"),
+    strategies: tuple[str, ...] = ("full", "omac", "omac_va", "omnizip", "uniform", "random"),
     ratios: tuple[float, ...] = (0.7,),
     frames: int = 64,
     max_pixels: int = 128 * 28 * 28,

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # The embedded default set: the default model's task (omarc.datamodules.default_task), a few clips per benchmark format.
 DEFAULT_GENERATION = {"n_videos": 8, **DEFAULT_TASK.generation_kwargs()}
-GENERATED_VERSION = "v4"  # bump when the generator's output changes, so caches are rebuilt (v4: evidence spans)
+GENERATED_VERSION = "v5"  # bump when the generator's output changes, so caches are rebuilt (v5: three question types)
 #: What defines the questions of a run (with the media settings, :meth:`OmniQADataModule.run_signature`).
 RUN_SIGNATURE = ("benchmarks", "split", "data_dir", "paths", "categories", "seed")
 PAPER_FPS = 1.0  # the paper's sampling rate (§6), for every set but the generated default

@@ -15,14 +15,14 @@ from omarc.datamodules.generate import ClipSpec, check_directions
 class TaskSpec:
     """The generated audio-visual QA task of the default model (see ``omarc.datamodules.generate``).
 
-    Each second shows one colour and plays one sound; the evidence of a question is ONE second of
-    the clip (the high beep's second, or the marker colour's second), so compression that drops it
-    loses the answer, and a muted run cannot beat chance on either direction.
+    Each second shows one colour and plays one sound; the evidence of a question is one second of
+    the clip (the high beep's for forward, the white square's for reverse) or both (both), so
+    compression that drops it loses the answer.
     """
 
     seconds: int = 8  # the evidence is 1/8 of the clip; longer clips did not train in time on 2 shared CPU cores
     n_colours: int = 6  # 6 colours on screen: forward distractors are colours really shown
-    n_tones: int = 4  # 4 low tones + beep + noise: reverse distractors are sounds really played
+    n_tones: int = 4  # 4 tones + beep + noise: reverse distractors are sounds really played
     n_distractors: int = 2  # noise bursts: salient audio that is NOT the asked-for event
     height: int = 56  # 56 x 56 px = 2 x 2 merged Qwen2.5 tokens per grid: cheap, colour is all there is
     width: int = 56
@@ -33,9 +33,9 @@ class TaskSpec:
     max_pixels: int = 56 * 56  # frames are decoded at their own size
     prompt_styles: tuple[str, ...] = ("official", "default")  # styles seen in training ("official" is per benchmark)
     benchmarks: tuple[str, ...] = ("dailyomni", "worldsense", "omnivideobench", "ugc_avqa")  # prompt wordings trained
-    # The forward question only: the 3-layer model learnt it in minutes, the reverse one ("which sound while the
-    # screen was X") stayed at chance after 800 more steps (docs/default_model.md). One question per clip.
-    directions: tuple[str, ...] = ("forward",)
+    # One question per clip, the directions cycling clip after clip: found by listening, found by looking, and
+    # the two as a pair.
+    directions: tuple[str, ...] = ("forward", "reverse", "both")
 
     def __post_init__(self) -> None:
         check_directions(self.directions)
@@ -51,7 +51,7 @@ class TaskSpec:
         """Keyword arguments of ``generate_benchmark`` / ``generate_all`` (besides root, n_videos, seed)."""
         spec = asdict(self.clip_spec())
         spec.pop("codec")
-        return {**spec, "directions": self.directions, "questions_per_video": len(self.directions)}
+        return {**spec, "directions": self.directions, "questions_per_video": 1}
 
     def decode_kwargs(self) -> dict:
         """Keyword arguments of ``decode_media`` (and the DataModule) that reproduce the training layout."""

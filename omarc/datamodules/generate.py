@@ -1,19 +1,23 @@
 """Small benchmark folders in each benchmark's own format, with real mp4 files whose questions need
 both what is seen and what is heard.
 
-Each second of a clip shows one solid colour (plus a little noise) and plays one sound: a low
-tone, or in exactly one second the high beep, or in ``n_distractors`` seconds a noise burst.
+Each second of a clip shows one solid colour (plus a little noise) and plays one sound: a tone,
+or in exactly one second the high beep, or in ``n_distractors`` seconds a noise burst.
 Colours are balanced within a clip (no "most frequent colour" shortcut) except one marker colour
-that is on screen for exactly one second. Questions alternate between two directions:
+that is on screen for exactly one second, the second in which a white square covers one corner of
+the frame. A question asks in one of three directions:
 
-- forward: "Which colour was on screen when the high beep played?" (colours shown in the clip
-  are the distractor options);
-- reverse: "Which sound played while the screen was <marker colour>?"
+- forward: "Which colour was on screen when the high beep played?" (found by listening, answered
+  by looking; colours shown in the clip are the distractor options);
+- reverse: "Which sound played while the white square was on screen?" (found by looking,
+  answered by listening; sounds played in the clip are the distractor options);
+- both: the two at once, answered by a "<colour> and <sound>" pair, so it needs the video at the
+  beep and the audio under the square.
 
 Answer letters cycle A, B, C, D over each folder (balanced); everything is seeded. ``_generated_{split}.json``
 in each folder records what every second shows and plays, so tests and users can check decoding.
-Each question row also carries its ``evidence`` (:func:`evidence`): the one second, for audio and
-video, that answers it (the beep's second forward, the marker colour's second reverse).
+Each question row also carries its ``evidence`` (:func:`evidence`): the seconds, for audio and
+video, that answer it (the beep's second forward, the square's second reverse, both for both).
 """
 
 from __future__ import annotations
@@ -40,33 +44,41 @@ PALETTE: dict[str, tuple[int, int, int]] = {
     "purple": (150, 60, 190),
     "orange": (240, 140, 30),
     "cyan": (40, 200, 210),
-    "white": (235, 235, 235),
 }
-LOW_TONES: dict[str, float] = {
+# Tones far apart on the mel scale: with 16 mel bins, tones a fourth apart (220 / 294 Hz) gave audio tokens
+# of cosine 0.98 in the default model's random encoder, these give at most ~0.5.
+TONES: dict[str, float] = {
     "low hum": 220.0,
-    "low drone": 294.0,
-    "soft tone": 370.0,
-    "mid tone": 494.0,
-    "warm tone": 587.0,
-    "round tone": 698.0,
+    "mid tone": 900.0,
+    "whistle": 4500.0,
+    "bright tone": 1200.0,
+    "soft tone": 550.0,
+    "ring": 1600.0,
 }
 HIGH_BEEP = "high beep"
-HIGH_BEEP_HZ = 2400.0  # far above every low tone: the one event the forward question asks about
+HIGH_BEEP_HZ = 2400.0  # the one event the forward question asks about
 NOISE_BURST = "noise burst"
-SOUNDS = (*LOW_TONES, HIGH_BEEP, NOISE_BURST)
-DIRECTIONS = ("forward", "reverse")  # which colour when the beep played / which sound while a colour showed
+SOUNDS = (*TONES, HIGH_BEEP, NOISE_BURST)
+SQUARE = "white square"  # the one visual event the reverse question asks about, in the marker second
+SQUARE_RGB = (235, 235, 235)  # no background colour is this close to white
+DIRECTIONS = ("forward", "reverse", "both")  # colour at the beep / sound under the square / the two as a pair
+QUESTIONS = {
+    "forward": f"Which colour was on screen when the {HIGH_BEEP} played?",
+    "reverse": f"Which sound played while the {SQUARE} was on screen?",
+    "both": f"Which colour was on screen when the {HIGH_BEEP} played, and which sound played while the {SQUARE} was on screen?",
+}
 N_OPTIONS = 4  # the four lettered options every benchmark here uses
 PIXEL_NOISE_STD = 8.0  # a little noise so frames are not flat (real encoders, real saliency)
 AMPLITUDE = 0.3  # well below clipping after AAC
 FADE_S = 0.01  # 10 ms ramps: no clicks at second boundaries
 
-# (forward, reverse) question categories, in each benchmark's own taxonomy.
-CATEGORIES: dict[str, tuple[str, str]] = {
-    "dailyomni": ("AV Event Alignment", "Event Sequence"),
-    "worldsense": ("Audio-Visual Alignment", "Sound Recognition"),
-    "omnivideobench": ("temporal sequencing", "sound recognition"),
-    "ugc_avqa/test": ("CSAVA", "FGAVC"),
-    "ugc_avqa/train": ("Audio-Scene Match", "Key Multimodal Difference"),
+# Question categories per direction (forward, reverse, both), in each benchmark's own taxonomy.
+CATEGORIES: dict[str, tuple[str, str, str]] = {
+    "dailyomni": ("AV Event Alignment", "Event Sequence", "Reasoning"),
+    "worldsense": ("Audio-Visual Alignment", "Sound Recognition", "Audio-Visual Reasoning"),
+    "omnivideobench": ("temporal sequencing", "sound recognition", "relationship reasoning"),
+    "ugc_avqa/test": ("CSAVA", "FGAVC", "AVEP"),
+    "ugc_avqa/train": ("Audio-Scene Match", "Key Multimodal Difference", "Event Progression"),
 }
 
 
@@ -89,8 +101,8 @@ class ClipSpec:
             raise ValueError(f"seconds must be >= 2, got {self.seconds}")
         if not N_OPTIONS <= self.n_colours <= len(PALETTE):
             raise ValueError(f"n_colours must be in [{N_OPTIONS}, {len(PALETTE)}], got {self.n_colours}")
-        if not 1 <= self.n_tones <= len(LOW_TONES):
-            raise ValueError(f"n_tones must be in [1, {len(LOW_TONES)}], got {self.n_tones}")
+        if not 1 <= self.n_tones <= len(TONES):
+            raise ValueError(f"n_tones must be in [1, {len(TONES)}], got {self.n_tones}")
         if not 0 <= self.n_distractors < self.seconds:
             raise ValueError(f"n_distractors must be in [0, seconds - 1], got {self.n_distractors}")
         if self.height % 2 or self.width % 2:
@@ -99,30 +111,32 @@ class ClipSpec:
 
 @dataclass
 class Clip:
-    """Per second: the colour shown and the sound played; ``marker`` is the once-shown colour's second."""
+    """Per second: the colour shown and the sound played; ``marker`` is the once-shown colour's second, when
+    the white square covers corner ``square`` (0 top left, 1 top right, 2 bottom left, 3 bottom right)."""
 
     colours: list[str]
     sounds: list[str]
     target: int
     marker: int
+    square: int = 0
     questions: list[dict] = field(default_factory=list)
 
 
 def plan_clip(spec: ClipSpec, rng: random.Random) -> Clip:
-    """Colours (balanced, plus one marker colour shown once) and sounds (one high beep) per second."""
+    """Colours (balanced, plus one marker colour shown once, with the square) and sounds (one high beep) per second."""
     colours = rng.sample(list(PALETTE)[: spec.n_colours], spec.n_colours)
     marker_colour, others = colours[0], colours[1:]
     balanced = [others[i % len(others)] for i in range(spec.seconds - 1)]
     rng.shuffle(balanced)
     marker = rng.randrange(spec.seconds)
     balanced.insert(marker, marker_colour)
-    tones = list(LOW_TONES)[: spec.n_tones]
+    tones = list(TONES)[: spec.n_tones]
     sounds = [rng.choice(tones) for _ in range(spec.seconds)]
     target = rng.randrange(spec.seconds)
     sounds[target] = HIGH_BEEP
     for s in rng.sample([s for s in range(spec.seconds) if s != target], spec.n_distractors):
         sounds[s] = NOISE_BURST
-    return Clip(colours=balanced, sounds=sounds, target=target, marker=marker)
+    return Clip(colours=balanced, sounds=sounds, target=target, marker=marker, square=rng.randrange(4))
 
 
 def check_directions(directions: tuple[str, ...]) -> None:
@@ -131,31 +145,52 @@ def check_directions(directions: tuple[str, ...]) -> None:
         raise ValueError(f"directions must be a non-empty sequence of {DIRECTIONS}, got {directions!r}")
 
 
-def ask(clip: Clip, forward: bool, answer_slot: int, rng: random.Random) -> dict:
-    """One question about ``clip`` with the answer at letter ``answer_slot``."""
-    if forward:
-        text = f"Which colour was on screen when the {HIGH_BEEP} played?"
-        answer, shown, vocabulary = clip.colours[clip.target], clip.colours, list(PALETTE)
+def ask(clip: Clip, direction: str, answer_slot: int, rng: random.Random) -> dict:
+    """One question about ``clip`` in ``direction`` (:data:`DIRECTIONS`) with the answer at letter ``answer_slot``.
+
+    Distractors are what the clip really shows or plays first, then the rest of the vocabulary; a
+    "both" distractor gets the colour, the sound or both wrong.
+    """
+    check_directions((direction,))
+    colour = (clip.colours[clip.target], _distractors(clip.colours[clip.target], clip.colours, list(PALETTE), rng))
+    sound = (clip.sounds[clip.marker], _distractors(clip.sounds[clip.marker], clip.sounds, list(SOUNDS), rng))
+    if direction == "forward":
+        answer, options = colour
+    elif direction == "reverse":
+        answer, options = sound
     else:
-        text = f"Which sound played while the screen was {clip.colours[clip.marker]}?"
-        answer, shown, vocabulary = clip.sounds[clip.marker], clip.sounds, list(SOUNDS)
-    # Distractors: what the clip really shows / plays first, then the rest of the vocabulary.
+        answer = pair(colour[0], sound[0])
+        options = [pair(colour[0], sound[1][0]), pair(colour[1][0], sound[0]), pair(colour[1][1], sound[1][1])]
+    options = options[: N_OPTIONS - 1]
+    rng.shuffle(options)
+    options.insert(answer_slot, answer)
+    return {"question": QUESTIONS[direction], "options": options, "answer": LETTERS[answer_slot], "direction": direction}
+
+
+def pair(colour: str, sound: str) -> str:
+    """A "both" option: what was seen and what was heard."""
+    return f"{colour} and {sound}"
+
+
+def question_direction(question: str) -> str:
+    """The direction (:data:`DIRECTIONS`) of a generated question's text."""
+    return next(d for d, text in QUESTIONS.items() if text == question)
+
+
+def _distractors(answer: str, shown: list[str], vocabulary: list[str], rng: random.Random) -> list[str]:
     present = [x for x in dict.fromkeys(shown) if x != answer]
     absent = [x for x in vocabulary if x != answer and x not in present]
     rng.shuffle(present)
     rng.shuffle(absent)
-    options = (present + absent)[: N_OPTIONS - 1]
-    rng.shuffle(options)
-    options.insert(answer_slot, answer)
-    return {"question": text, "options": options, "answer": LETTERS[answer_slot], "forward": forward}
+    return (present + absent)[: N_OPTIONS - 1]
 
 
 def render(clip: Clip, spec: ClipSpec, rng: np.random.Generator) -> tuple[Iterator[np.ndarray], np.ndarray]:
     """Frames (a lazy stream of seconds·video_fps [H, W, 3] uint8) and audio [seconds·audio_rate] float32."""
     size = (spec.height, spec.width, 3)
     frames = (
-        np.clip(np.asarray(PALETTE[c], np.float32) + rng.normal(0.0, PIXEL_NOISE_STD, size), 0, 255).astype(np.uint8)
-        for c in clip.colours
+        np.clip(_picture(clip, second, spec) + rng.normal(0.0, PIXEL_NOISE_STD, size), 0, 255).astype(np.uint8)
+        for second in range(len(clip.colours))
         for _ in range(spec.video_fps)
     )
     t = np.arange(spec.audio_rate, dtype=np.float32) / spec.audio_rate
@@ -165,10 +200,21 @@ def render(clip: Clip, spec: ClipSpec, rng: np.random.Generator) -> tuple[Iterat
         if sound == NOISE_BURST:
             wave = rng.uniform(-1.0, 1.0, spec.audio_rate).astype(np.float32)
         else:
-            hz = HIGH_BEEP_HZ if sound == HIGH_BEEP else LOW_TONES[sound]
+            hz = HIGH_BEEP_HZ if sound == HIGH_BEEP else TONES[sound]
             wave = np.sin(2 * np.pi * hz * t)
         seconds.append(AMPLITUDE * ramp * wave)
     return frames, np.concatenate(seconds).astype(np.float32)
+
+
+def _picture(clip: Clip, second: int, spec: ClipSpec) -> np.ndarray:
+    """[H, W, 3] float32: the second's colour, with the white square (side min(H, W) / 2) in its corner at the marker."""
+    picture = np.empty((spec.height, spec.width, 3), np.float32)
+    picture[:] = PALETTE[clip.colours[second]]
+    if second == clip.marker:
+        side = min(spec.height, spec.width) // 2
+        top, left = (clip.square // 2) * (spec.height - side), (clip.square % 2) * (spec.width - side)
+        picture[top : top + side, left : left + side] = SQUARE_RGB
+    return picture
 
 
 def write_av(
@@ -232,7 +278,7 @@ def generate_benchmark(
 ) -> Path:
     """Write ``n_videos`` clips and their questions into ``root`` in ``benchmark``'s layout; returns ``root``.
 
-    A clip's questions cycle through ``directions``. ``spec_kwargs`` are :class:`ClipSpec` fields
+    The folder's questions cycle through ``directions``, clip after clip. ``spec_kwargs`` are :class:`ClipSpec` fields
     (n_colours, n_tones, n_distractors, height, width, video_fps, audio_rate, codec).
     """
     check_directions(directions)
@@ -246,9 +292,8 @@ def generate_benchmark(
     videos = []
     for i in range(n_videos):
         clip = plan_clip(spec, rng)
-        for q in range(questions_per_video):
-            forward = directions[q % len(directions)] == "forward"
-            clip.questions.append(ask(clip, forward=forward, answer_slot=(i * questions_per_video + q) % N_OPTIONS, rng=rng))
+        for k in range(i * questions_per_video, (i + 1) * questions_per_video):
+            clip.questions.append(ask(clip, directions[k % len(directions)], answer_slot=k % N_OPTIONS, rng=rng))
         vid = f"{name[:2]}{split[:2]}{seed % 100:02d}{i:04d}"
         frames, audio = render(clip, spec, noise)
         write_av(_video_path(root, name, vid), frames, spec.video_fps, audio, spec.audio_rate, spec.codec)
@@ -279,8 +324,8 @@ def _lettered(options: list[str]) -> list[str]:
     return [f"{LETTERS[i]}. {o}" for i, o in enumerate(options)]
 
 
-def _category(q: dict, categories: tuple[str, str]) -> str:
-    return categories[0] if q["forward"] else categories[1]
+def _category(q: dict, categories: tuple[str, str, str]) -> str:
+    return categories[DIRECTIONS.index(q["direction"])]
 
 
 def _dailyomni(videos, spec: ClipSpec, categories, split):
@@ -315,7 +360,7 @@ def _worldsense(videos, spec: ClipSpec, categories, split):
         }
         for k, q in enumerate(clip.questions):
             entry[f"task{k}"] = {
-                "task_domain": "Reasoning" if q["forward"] else "Recognition",
+                "task_domain": "Recognition" if q["direction"] == "reverse" else "Reasoning",
                 "task_type": _category(q, categories),
                 "question": q["question"],
                 "candidates": _lettered(q["options"]),
@@ -381,12 +426,13 @@ def _ugc_avqa(videos, spec: ClipSpec, categories, split):
 
 
 def evidence(clip: Clip, question: dict) -> dict[str, list[list[float]]]:
-    """Where ``question``'s evidence lies in ``clip``: one second for both audio and video, the beep's
-    (forward: the beep, and the colour on screen then) or the marker colour's (reverse: that colour,
-    and the sound playing then); ``[start, end)`` seconds as the annotation's ``evidence`` field holds them."""
-    second = clip.target if question["forward"] else clip.marker
-    span = [[float(second), float(second + 1)]]
-    return {"audio": span, "video": [list(s) for s in span]}
+    """Where ``question``'s evidence lies in ``clip``, for both audio and video, as ``[start, end)``
+    seconds the way the annotation's ``evidence`` field holds them: the beep's second (forward: the
+    beep, and the colour on screen then), the square's second (reverse: the square, and the sound
+    playing then), or both seconds (both)."""
+    direction = question["direction"]
+    seconds = {"forward": {clip.target}, "reverse": {clip.marker}, "both": {clip.target, clip.marker}}[direction]
+    return {modality: [[float(s), float(s + 1)] for s in sorted(seconds)] for modality in ("audio", "video")}
 
 
 def _caption(clip: Clip) -> str:

@@ -33,9 +33,9 @@ from omarc.modules.evaluation.answers import answer_questions
 from omarc.strategies.sequence import Modality, TokenSequence, pack
 
 N_OPTIONS = 4  # every generated question has four lettered options
-MAX_ANSWER_TOKENS = 8  # a letter or a colour / sound name (up to ~6 byte-level tokens), then end-of-turn
+MAX_ANSWER_TOKENS = 12  # a letter, a name or a "<colour> and <sound>" pair (up to ~10 byte-level tokens), then end-of-turn
 ANSWER_FORMATS = ("letter", "text")
-OPEN_SUFFIX = "\nAnswer with the name of the colour or the sound."
+OPEN_SUFFIX = "\nAnswer with the name of the colour, of the sound, or of both."
 # Pixel values are normalised uint8 frames: float16 keeps them to ~1e-3 and halves the cache.
 CACHE_DTYPE = torch.float16
 
@@ -59,8 +59,8 @@ def make_example(task: TaskSpec, seed: int, index: int, with_media: bool = True)
     in (seed, index)."""
     rng = random.Random(f"sft/{seed}/{index}")
     clip = plan_clip(task.clip_spec(), rng)
-    forward = task.directions[index % len(task.directions)] == "forward"
-    question = ask(clip, forward=forward, answer_slot=rng.randrange(N_OPTIONS), rng=rng)
+    direction = task.directions[index % len(task.directions)]
+    question = ask(clip, direction, answer_slot=rng.randrange(N_OPTIONS), rng=rng)
     benchmark = rng.choice(task.benchmarks)
     record = QARecord(
         id=f"sft{seed}-{index}",
@@ -69,7 +69,7 @@ def make_example(task: TaskSpec, seed: int, index: int, with_media: bool = True)
         question=question["question"],
         options=question["options"],
         answer=question["answer"],
-        category="forward" if question["forward"] else "reverse",
+        category=direction,
         raw_options=[f"{LETTERS[i]}. {o}" for i, o in enumerate(question["options"])],
     )
     return record, render_media(task, clip, np.random.default_rng([seed, index])) if with_media else None
@@ -204,7 +204,8 @@ class SFTModule(pl.LightningModule):
     ``freeze_encoders``: the vision and audio towers keep their (random) weights and the batches
     carry their cached outputs (:class:`GeneratedQADataset` with ``encoder``); the LLM and the
     text embeddings learn. Logs ``train/loss``, ``train/answer_prob`` (mean p of the gold letter)
-    and, on validation, ``val/accuracy``: greedy decoding's first token equals the gold letter.
+    and, on validation, ``val/accuracy`` (the greedy answer names the gold option), the same per
+    question category (``val/accuracy/<category>``) and the lowest of those (``val/worst_category``).
     """
 
     def __init__(self, backbone: QwenOmniBackbone, tokenizer, *, lr: float = 1e-3, weight_decay: float = 0.01,
@@ -218,7 +219,7 @@ class SFTModule(pl.LightningModule):
         self.warmup_steps, self.max_steps = warmup_steps, max_steps
         if freeze_encoders:
             backbone.freeze_encoders()
-        self._val_correct: list[Tensor] = []
+        self._val_correct: list[tuple[str, bool]] = []
 
     def prompt_sequence(self, inputs: dict) -> TokenSequence:
         """The full-token prompt: encoded now, or cached encoder outputs with the text embedded now."""
@@ -247,11 +248,15 @@ class SFTModule(pl.LightningModule):
         """Correct when the greedy answer names the gold letter (:func:`answer_questions`)."""
         answers = answer_questions(self.backbone, self.tokenizer, self.prompt_sequence(batch["inputs"]), batch["records"],
                                    MAX_ANSWER_TOKENS)
-        self._val_correct.append(torch.tensor([a == r.answer for a, r in zip(answers.letters, batch["records"])]))
+        self._val_correct += [(r.category, a == r.answer) for a, r in zip(answers.letters, batch["records"])]
 
     def on_validation_epoch_end(self) -> None:
         if self._val_correct:
-            self.log("val/accuracy", torch.cat(self._val_correct).float().mean(), prog_bar=True)
+            self.log("val/accuracy", float(np.mean([c for _, c in self._val_correct])), prog_bar=True)
+            per_category = {k: float(np.mean([c for g, c in self._val_correct if g == k])) for k, _ in self._val_correct}
+            for category, accuracy in per_category.items():
+                self.log(f"val/accuracy/{category}", accuracy)
+            self.log("val/worst_category", min(per_category.values()))
         self._val_correct.clear()
 
     def configure_optimizers(self):

@@ -44,20 +44,21 @@ def random_subset(n: int, k: int, generator: torch.Generator, device: torch.devi
 class RandomTokens(Compressor):
     """Random sampling: each modality keeps exactly its budget of tokens, a uniformly random subset.
 
-    Reproducible: the draw is seeded by ``seed`` (the run's seed, an option) and the sample's own
+    Reproducible: the draw is seeded by ``seed`` (the run's seed) and the sample's own
     content (:func:`sample_key`), so two runs give the same tokens, hence the same answers, and a
     sample draws the same tokens alone or in a padded batch; another ``seed`` draws others. Video
     is drawn first, then audio, from one CPU generator. Nothing is merged; positions and order of
     the survivors are kept, text is untouched.
 
     Args:
-        seed: run seed mixed into every sample's draw; 0 by default.
+        seed: run seed mixed into every sample's draw; by default torch's seed when the compressor is
+            built, i.e. the run's ``--seed_everything`` under ``omarc test``.
     """
 
     def __init__(self, ratio: float = 0.7, audio_ratio: float | None = None, video_ratio: float | None = None,
-                 *, seed: int = 0) -> None:
+                 *, seed: int | None = None) -> None:
         super().__init__(ratio, audio_ratio, video_ratio)
-        self.seed = int(seed)
+        self.seed = torch.initial_seed() if seed is None else int(seed)
 
     def plan_sample(self, seq: TokenSequence, video_budget: int, audio_budget: int) -> SamplePlan:
         counts = seq.count(Modality.VIDEO)[0], seq.count(Modality.AUDIO)[0]

@@ -4,10 +4,10 @@ import shutil
 import pytest
 
 from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name, read_benchmark
-from omarc.datamodules.generate import CATEGORIES, HIGH_BEEP, generate_benchmark
+from omarc.datamodules.generate import CATEGORIES, HIGH_BEEP, generate_benchmark, pair, question_direction
 from omarc.datamodules.ugc_avqa import canonical_category
 
-N_QA = 4  # 2 videos × 2 questions, as tests/datamodules/conftest.py generates them
+N_QA = 4  # 2 videos × 2 questions, as tests/datamodules/conftest.py generates them: forward, reverse, both, forward
 
 
 @pytest.mark.parametrize("name", list(BENCHMARKS))
@@ -22,11 +22,11 @@ def test_generated_folder_reads_back(generated, truth, name):
         assert [o.split(". ", 1)[1] for o in r.raw_options] == r.options
         clip = videos[r.video_path.stem.removesuffix("_video")]
         answer = r.options[r.letters.index(r.answer)]
-        if "high beep" in r.question:
-            assert answer == clip["colours"][clip["sounds"].index(HIGH_BEEP)]
-        else:
-            assert answer == clip["sounds"][clip["marker"]]
+        at_beep, at_marker = clip["colours"][clip["sounds"].index(HIGH_BEEP)], clip["sounds"][clip["marker"]]
+        assert answer == {"forward": at_beep, "reverse": at_marker, "both": pair(at_beep, at_marker)}[
+            question_direction(r.question)]
     assert sorted(r.answer for r in result.records) == ["A", "B", "C", "D"]  # balanced letters
+    assert [question_direction(r.question) for r in result.records] == ["forward", "reverse", "both", "forward"]
     expected = CATEGORIES["ugc_avqa/test"] if name == "ugc_avqa" else CATEGORIES[name]
     assert {r.category for r in result.records} == set(expected)
 
@@ -48,7 +48,7 @@ def test_benchmark_specific_fields(generated):
 
 def test_ugc_train_split_maps_renamed_categories(generated):
     records = read_benchmark("UGC-AVQA", generated["ugc_avqa"], "train").records
-    assert {r.category for r in records} == {"CSAVA", "FGAVC"}
+    assert {r.category for r in records} == {"CSAVA", "FGAVC", "AVEP"}
     assert {r.extra["source_category"] for r in records} == set(CATEGORIES["ugc_avqa/train"])
     assert [canonical_category(n) for n in ("Event Progression", "scene  shift", "avep")] == ["AVEP", "AVST", "AVEP"]
 
@@ -125,8 +125,11 @@ def test_generated_evidence_reads_back_as_the_answers_second(generated, truth, n
     videos = truth(generated[name])["videos"]
     for r in read_benchmark(name, generated[name]).records:
         clip = videos[r.video_path.stem.removesuffix("_video")]
-        second = clip["target"] if "high beep" in r.question else clip["marker"]  # the beep's / the marker's
-        assert r.evidence == {"audio": [(second, second + 1)], "video": [(second, second + 1)]}
+        # the beep's second, the marker colour's, or both
+        seconds = {"forward": {clip["target"]}, "reverse": {clip["marker"]},
+                   "both": {clip["target"], clip["marker"]}}[question_direction(r.question)]
+        spans = [(s, s + 1) for s in sorted(seconds)]
+        assert r.evidence == {"audio": spans, "video": spans}
 
 
 @pytest.mark.parametrize("evidence", [{"audio": [[2, 1]]}, {"video": "1-2"}, {"smell": [[0, 1]]}, [[0, 1]]])

@@ -66,12 +66,12 @@ def rows_of(out: Path, stage: str = "test") -> list[PredictionRow]:
 
 # The decoded answer each generated question gets in the test run below (the tiny model's own text is
 # noise), with the letter it must parse to. The generated answers are A, B, C, D in question order
-# (generate_benchmark's answer_slot = (2 * video + question) % 4); q0's options are yellow/green/blue/red
-# and q2's yellow/blue/red/green.
+# (generate_benchmark's answer_slot = (2 * video + question) % 4); q0 is a forward question with the
+# options yellow/red/green/blue, q2 a "both" question whose option C is "yellow and mid tone".
 SCRIPTED = {
     "date000000_0": ("<think>It is B.</think><answer>A</answer>", "A"),  # the <answer> span wins: right
     "date000000_1": ("The answer is (C).", "C"),  # true answer B: wrong
-    "date000001_0": ("red", "C"),  # q2's option C is "red": right
+    "date000001_0": ("yellow and mid tone", "C"),  # q2 (a "both" question)'s option C is that pair: right
     "date000001_1": ("I cannot tell from the video.", None),  # a refusal: wrong
 }
 

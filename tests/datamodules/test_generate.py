@@ -1,0 +1,74 @@
+"""The generated questions, checked on a hand-written clip."""
+
+import random
+
+import numpy as np
+import pytest
+
+from omarc.datamodules.generate import (
+    HIGH_BEEP,
+    NOISE_BURST,
+    Clip,
+    ClipSpec,
+    ask,
+    evidence,
+    pair,
+    question_direction,
+    render,
+)
+
+# Second:   0        1          2         3          4
+CLIP = Clip(
+    colours=["red", "green", "blue", "green", "blue"],
+    sounds=["low hum", HIGH_BEEP, "mid tone", NOISE_BURST, "low hum"],
+    target=1,  # the beep's second: green on screen
+    marker=0,  # red, shown once, with the white square: the low hum playing
+    square=3,
+)
+
+
+@pytest.mark.parametrize("slot", range(4))
+def test_each_direction_asks_for_the_right_second(slot):
+    forward = ask(CLIP, "forward", slot, random.Random(0))
+    reverse = ask(CLIP, "reverse", slot, random.Random(0))
+    both = ask(CLIP, "both", slot, random.Random(0))
+    for q, answer in [(forward, "green"), (reverse, "low hum"), (both, "green and low hum")]:
+        assert q["answer"] == "ABCD"[slot] and q["options"][slot] == answer and len(set(q["options"])) == 4
+        assert question_direction(q["question"]) == q["direction"]
+    assert reverse["question"] == "Which sound played while the white square was on screen?"
+    # Distractors are what the clip shows or plays first.
+    assert {"red", "blue"} < set(forward["options"])
+    assert {HIGH_BEEP, "mid tone", NOISE_BURST} == set(reverse["options"]) - {"low hum"}
+
+
+def test_both_distractors_get_the_colour_the_sound_or_both_wrong():
+    q = ask(CLIP, "both", 2, random.Random(1))
+    pairs = [o.split(" and ") for o in q["options"]]
+    right = [(c == "green") + (s == "low hum") for c, s in pairs]
+    assert sorted(right) == [0, 1, 1, 2] and right[2] == 2
+    assert {c for c, _ in pairs} <= {"green", "red", "blue"}
+    assert {s for _, s in pairs} <= {"low hum", HIGH_BEEP, "mid tone", NOISE_BURST}
+    assert pair("red", NOISE_BURST) == "red and noise burst"
+
+
+def test_evidence_is_the_beep_second_the_marker_second_or_both():
+    spans = {d: evidence(CLIP, {"direction": d}) for d in ("forward", "reverse", "both")}
+    assert spans["forward"] == {"audio": [[1.0, 2.0]], "video": [[1.0, 2.0]]}
+    assert spans["reverse"] == {"audio": [[0.0, 1.0]], "video": [[0.0, 1.0]]}
+    assert spans["both"] == {"audio": [[0.0, 1.0], [1.0, 2.0]], "video": [[0.0, 1.0], [1.0, 2.0]]}
+    same = Clip(colours=CLIP.colours, sounds=CLIP.sounds, target=1, marker=1, square=0)
+    assert evidence(same, {"direction": "both"}) == {"audio": [[1.0, 2.0]], "video": [[1.0, 2.0]]}
+
+
+def test_unknown_direction_is_refused():
+    with pytest.raises(ValueError, match="directions must be"):
+        ask(CLIP, "sideways", 0, random.Random(0))
+
+
+def test_the_square_covers_one_corner_of_the_marker_second_only():
+    spec = ClipSpec(seconds=5, height=56, width=84, video_fps=2)
+    frames = np.stack(list(render(CLIP, spec, np.random.default_rng(0))[0])).astype(float)
+    white = (frames > 200).all(-1)  # [seconds·fps, H, W]: no background colour is near white
+    assert not white[2:].any()
+    for frame in white[:2]:  # the marker second (0), bottom right corner, side min(H, W) / 2 = 28
+        assert frame[28:, 56:].mean() > 0.95 and frame[:28].mean() < 0.05 and frame[:, :56].mean() < 0.05
