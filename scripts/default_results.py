@@ -122,7 +122,7 @@ def evaluate(backbone, processor, family: str, records: list[QARecord], configs:
             for r in chunk
         ]
         seq = backbone.encode(builder.collate(items), audio_saliency=True)
-        samples = [seq.sample(i) for i in range(len(chunk))]
+        samples = [seq.sample(i) if record.evidence else None for i, record in enumerate(chunk)]
         for key, compressor in compressors.items():
             compressed = compressor(seq)
             answers = answer_questions(backbone, processor.tokenizer, compressed.sequence, chunk, MAX_ANSWER_TOKENS)

@@ -1,6 +1,6 @@
 """Train the embedded default model from scratch and package it (``omarc/assets/default_model/``).
 
-    python scripts/train_default_model.py                 # seed 1: reproduces the shipped weights bit for bit (~6 min on 2 cores)
+    python scripts/train_default_model.py                 # seed 1: reproduces the shipped weights bit for bit (~19 min on 2 cores)
     python scripts/train_default_model.py --out /tmp/m    # somewhere else
 
 Steps: a random Qwen2.5-Omni thinker of ``DEFAULT_MODEL_SPEC``'s size whose vision and audio
@@ -8,11 +8,11 @@ towers keep their random weights (frozen); SFT of the LLM and text embeddings on
 end-of-turn with full tokens, driven by a Lightning Trainer (TensorBoard logs under ``--log_dir``),
 on fresh clips every step, rendered in memory, laid out by the real InputBuilder and encoded in
 ``--workers`` loader processes. Two stages (:func:`curriculum`): a warm-up on the easiest form of
-the question (4 colours, no distractor sounds, forward only, answered by name) until
-``--warmup_target`` held-out accuracy, then ``DEFAULT_TASK`` itself (6 colours, noise bursts, official
-prompts with options) until ``--target``, ``--max_steps`` or ``--max_minutes``. Greedy accuracy
-on held-out in-memory clips every ``--val_every`` steps; in the last stage the best model so far
-is exported. Finally the exported model answers held-out mp4 files (generated, decoded by PyAV)
+every question type (4-s clips, 4 colours, no distractor sounds, answered by name) until each type
+reaches ``--warmup_target`` held-out accuracy, then ``DEFAULT_TASK`` itself (8-s clips, 6 colours,
+noise bursts, official prompts with options) until each type reaches ``--target``, or
+``--max_steps`` or ``--max_minutes``. Greedy accuracy per type on held-out in-memory clips every
+``--val_every`` steps; in the last stage the model is exported whenever its worst type improves. Finally the exported model answers held-out mp4 files (generated, decoded by PyAV)
 through the evaluation path, and the accuracy is printed.
 """
 
