@@ -11,8 +11,8 @@ given, the run uses the embedded default: a small generated set of real mp4 file
 ``--data`` takes one benchmark's folder (recognised by its layout, or named by ``--benchmark``) or
 a folder of benchmark folders.
 
-Python runs a job the same way from a config dict (:func:`run_test`, which ``omarc sweep`` uses per run):
-both forms go through :func:`run_cli`, the one path from parsing to the finished run.
+Python runs a job the same way from a config dict (``omarc sweep`` does, per evaluation pass): both
+forms go through :func:`run_cli`, the one path from parsing to the finished run.
 
 A bad option or config value (found while parsing, building the model, data and trainer, or looking
 for the data folders) is one line on stderr, ``omarc: error: ...``, and exit status 2; ``--debug``
@@ -137,6 +137,8 @@ class OmarcCLI(LightningCLI):
     """
 
     def add_arguments_to_parser(self, parser) -> None:
+        # The data module runs the model's processor step: the model built first hands it over.
+        parser.link_arguments("model.input_builder", "data.inputs", apply_on="instantiate")
         parser.add_argument("--strategy", type=str, default=None,
                             help=f"compressor, shortcut for --model.strategy: {', '.join(sorted(STRATEGIES))}")
         parser.add_argument("--ratio", type=float, default=None,
@@ -325,14 +327,6 @@ def run_cli(args: list[str] | dict[str, Any] | None = None) -> OmarcCLI:
     A bad option raises jsonargparse's ArgumentError (parsing) or a :class:`UsageError` (building).
     """
     return _build(OmarcCLI, sys.argv[1:] if args is None else args)
-
-
-def run_test(config: dict[str, Any]) -> dict[str, float]:
-    """``omarc test`` from a config dict (what a ``--config`` YAML file holds), through :func:`run_cli`.
-
-    Returns the run's results: the evaluator's flat metrics, as its ``results.json`` holds them under ``flat``.
-    """
-    return run_cli({"subcommand": "test", "test": config}).results
 
 
 def main() -> None:

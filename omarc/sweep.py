@@ -5,10 +5,13 @@ A sweep is a list of runs, each a few overrides of one base command::
     omarc sweep --config configs/ablations/ratio.yaml
     omarc sweep --runs '[{strategy: omac, ratio: 0.55}, {strategy: omac, ratio: 0.7}]'
 
-Each run is one config dict (the base settings, then the run's own: :func:`run_config`) run by the
-same function as ``omarc test`` (:func:`omarc.cli.run_test`), which returns its results. Every run is
-resolved before the first one starts: a bad setting in any run is one line, ``omarc: error: sweep
-run N (LABEL): ...``, and nothing has run yet.
+Each run is one config dict (the base settings, then the run's own: :func:`run_config`). Runs that
+differ only in their compressor (strategy, ratios, strategy options) share one evaluation pass
+(:func:`group_runs`): the first run's config is run by the same function as ``omarc test``
+(:func:`omarc.cli.run_cli`) with the others as its ``model.compressions``, so each clip is decoded
+and encoded once for all of them; runs that differ in model, data or media settings run apart.
+Every run is resolved before the first one starts: a bad setting in any run is one line,
+``omarc: error: sweep run N (LABEL): ...``, and nothing has run yet.
 
 Each run writes its own predictions (so a sweep resumes run by run); the sweep writes
 ``<name>.md`` (benchmarks × runs, UGC-AVQA categories after them), ``<name>.json`` (one row per
@@ -25,7 +28,7 @@ from typing import Any, Iterator
 from jsonargparse import ArgumentError
 from lightning.pytorch.utilities import rank_zero_info
 
-from omarc.cli import UsageError, error_line, given_options, resolve_config, run_test
+from omarc.cli import UsageError, error_line, given_options, resolve_config, run_cli
 from omarc.visualize import accuracy_plot
 
 #: Run keys and the ``omarc test`` config keys they set (dotted: ``data.limit`` is ``{data: {limit: ...}}``).
@@ -40,6 +43,8 @@ RUN_OPTIONS = {
     "data": "data_folder",
     "limit": "data.limit",
 }
+#: Model options that only choose the compressor: runs that differ in nothing else share an evaluation pass.
+COMPRESSION_OPTIONS = ("strategy", "ratio", "audio_ratio", "video_ratio", "strategy_options", "output_dir", "compressions")
 #: Config groups a run (or ``base``) may also give as a dict of their options; ``model`` and ``data``
 #: given as a string are the shortcuts above (a model name or checkpoint, a data folder).
 GROUPS = ("model", "data", "trainer")
@@ -139,19 +144,38 @@ def run_sweep(
             configs.append(run_config(run, output_dir, shared))
             resolved.append(resolve_config({"subcommand": "test", "test": configs[-1]}))
     output_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i, (run, config, full) in enumerate(zip(runs, configs, resolved, strict=True), 1):
-        rank_zero_info(f"omarc sweep {name}: run {i}/{len(runs)}: {run_label(run)}")
-        with named(f"sweep run {i} ({run_label(run)})"):  # a data folder is looked for when the run starts
-            flat = run_test(config)
-        rows.append(dict(label=run_label(run), strategy=full["model"]["strategy"], ratio=float(full["model"]["ratio"]),
-                         settings={k: v for k, v in run.items() if k != "args"}, accuracy=flat["accuracy"], results=flat))
+    results: dict[int, dict] = {}
+    groups = group_runs(resolved)
+    for g, members in enumerate(groups, 1):
+        labels = ", ".join(run_label(runs[i]) for i in members)
+        rank_zero_info(f"omarc sweep {name}: pass {g}/{len(groups)}: {labels}")
+        first = members[0]
+        config = merge(dict(configs[first]), {"model": {"compressions": [
+            {k: resolved[i]["model"][k] for k in COMPRESSION_OPTIONS if k != "compressions"} for i in members[1:]]}})
+        with named(f"sweep run {first + 1} ({run_label(runs[first])})"):  # a data folder is looked for when the run starts
+            cli = run_cli({"subcommand": "test", "test": config})
+        results.update({i: run.results["test"] for i, run in zip(members, cli.model.runs, strict=True)})
+    rows = [dict(label=run_label(run), strategy=full["model"]["strategy"], ratio=float(full["model"]["ratio"]),
+                 settings={k: v for k, v in run.items() if k != "args"}, accuracy=results[i]["accuracy"],
+                 results=results[i])
+            for i, (run, full) in enumerate(zip(runs, resolved, strict=True))]
     (output_dir / f"{name}.json").write_text(json.dumps(rows, indent=1))
     table = sweep_table(rows)
     (output_dir / f"{name}.md").write_text(table)
     accuracy_plot(rows, output_dir / f"{name}_accuracy.png")
     print(table)
     return rows
+
+
+def group_runs(resolved: list[dict]) -> list[list[int]]:
+    """Indices of the runs that share one evaluation pass, in order of first appearance: resolved
+    configs equal but for the compressor (:data:`COMPRESSION_OPTIONS`) and the run's own folders."""
+    groups: dict[str, list[int]] = {}
+    for i, config in enumerate(resolved):
+        shared = {**config, "model": {k: v for k, v in config["model"].items() if k not in COMPRESSION_OPTIONS},
+                  "trainer": {k: v for k, v in config["trainer"].items() if k != "default_root_dir"}}
+        groups.setdefault(json.dumps(shared, sort_keys=True, default=str), []).append(i)
+    return list(groups.values())
 
 
 def sweep_table(rows: list[dict]) -> str:

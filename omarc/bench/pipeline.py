@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +9,7 @@ import torch
 
 from omarc.datamodules.media import decode_media
 from omarc.datamodules.prompts import Prompt
-from omarc.modules.backbones.base import OmniBackbone, synchronize
+from omarc.modules.backbones.base import OmniBackbone, timed
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.strategies import Compressor, Modality
 
@@ -41,15 +39,6 @@ class PassTiming:
         return sum(self.seconds.values())
 
 
-@contextmanager
-def _stage(name: str, seconds: dict[str, float], device: torch.device):
-    synchronize(device)
-    start = time.perf_counter()
-    yield
-    synchronize(device)
-    seconds[name] = time.perf_counter() - start
-
-
 def timed_pass(
     backbone: OmniBackbone,
     builder: InputBuilder,
@@ -74,15 +63,15 @@ def timed_pass(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         resident = torch.cuda.memory_allocated(device)
-    with _stage("decode", seconds, device):
+    with timed(seconds, "decode", device):
         media = decode_media(video, fps=fps, max_frames=max_frames, max_pixels=max_pixels)
-    with _stage("processor", seconds, device):
+    with timed(seconds, "processor", device):
         item = builder(prompt, media)
         batch = builder.collate([item] * batch_size)
         batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-    with torch.inference_mode(), _stage("encoders", seconds, device):
+    with torch.inference_mode(), timed(seconds, "encoders", device):
         seq = backbone.encode(batch, audio_saliency=compressor.needs_audio_saliency)
-    with torch.inference_mode(), _stage("compressor", seconds, device):
+    with torch.inference_mode(), timed(seconds, "compressor", device):
         out = compressor(seq)
     with torch.inference_mode():
         generation = backbone.generate(out.sequence, max_new_tokens=new_tokens, ignore_eos=True)

@@ -18,10 +18,21 @@ from torch.utils.data import DataLoader
 
 from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name, read_benchmark
 from omarc.datamodules.common import ReadIssue
-from omarc.datamodules.dataset import BatchCollate, Collate, QADataset, ShardSampler, Transform, raw_collate, raw_transform
+from omarc.datamodules.dataset import (
+    BatchCollate,
+    Collate,
+    InputMaker,
+    PromptInputs,
+    QADataset,
+    ShardSampler,
+    Transform,
+    raw_collate,
+    raw_transform,
+)
 from omarc.datamodules.default_task import DEFAULT_TASK
 from omarc.datamodules.generate import generate_all
 from omarc.datamodules.media import MAX_PIXELS, PATCH_FACTOR, AudioMode, decode_media
+from omarc.datamodules.prompts import PROMPT_STYLES
 from omarc.datamodules.records import QARecord
 from omarc.datamodules.resumable import ResumableDistributedSampler, ResumableLoader
 
@@ -31,7 +42,7 @@ log = logging.getLogger(__name__)
 DEFAULT_GENERATION = {"n_videos": 8, **DEFAULT_TASK.generation_kwargs()}
 GENERATED_VERSION = "v5"  # bump when the generator's output changes, so caches are rebuilt (v5: three question types)
 #: What defines the questions of a run (with the media settings, :meth:`OmniQADataModule.run_signature`).
-RUN_SIGNATURE = ("benchmarks", "split", "data_dir", "paths", "categories", "seed")
+RUN_SIGNATURE = ("benchmarks", "split", "data_dir", "paths", "categories", "seed", "prompt_style")
 PAPER_FPS = 1.0  # the paper's sampling rate (§6), for every set but the generated default
 
 Entry = QARecord | ReadIssue
@@ -44,9 +55,14 @@ class OmniQADataModule(pl.LightningDataModule):
     neither and ``generated=True``, a small generated set in every benchmark's format is written to
     ``cache_dir`` (default ``$OMARC_CACHE`` or ``~/.cache/omarc``) once and reused.
 
-    Each batch is ``{"records", "inputs", "failed"}`` (see :class:`BatchCollate`); the model sets the
-    per-sample transform and collate with :meth:`set_transform`. Test/validate/predict read
-    ``benchmarks`` at ``split``; fit reads ``train_benchmarks`` at ``train_split`` (shuffled).
+    Each batch is ``{"records", "inputs", "failed"}`` (see :class:`BatchCollate`). The data module
+    owns the processor step: with ``inputs`` (the model's input builder, which the command line
+    passes from the model it builds) each record's prompt in ``prompt_style`` and its decoded media
+    become the model's tensors, with the media flags and frames beside them
+    (:class:`~omarc.datamodules.dataset.PromptInputs`); without it a batch holds the decoded media
+    (or what :meth:`set_transform` makes of it). Test/validate/predict read ``benchmarks`` at
+    ``split``, one clip per loader index (its questions decoded once, so ``batch_size`` counts
+    clips there); fit reads ``train_benchmarks`` at ``train_split`` (shuffled, one question per index).
     ``categories`` (any case) and ``limit`` (per benchmark) filter the records. ``fps`` None decodes
     the generated default set at the default model's rate (``omarc.datamodules.default_task.DEFAULT_TASK``) and
     everything else at the paper's 1 fps.
@@ -73,8 +89,16 @@ class OmniQADataModule(pl.LightningDataModule):
         generation: dict | None = None,
         cache_dir: str | None = None,
         seed: int = 0,
+        prompt_style: str = "official",
+        inputs: InputMaker | None = None,
     ):
+        """Args (besides the folders and filters above): ``fps``, ``max_frames``, ``max_pixels``,
+        ``patch_factor``, ``audio`` (keep | silence | drop): how media is decoded; ``prompt_style``:
+        official | default | reasoning (:mod:`omarc.datamodules.prompts`); ``inputs``: the model's
+        input builder (set by the command line from the model)."""
         super().__init__()
+        if prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"prompt_style must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}")
         self.benchmarks = [benchmark_name(b) for b in (benchmarks or list(BENCHMARKS))]
         self.train_benchmarks = [benchmark_name(b) for b in (train_benchmarks or ["ugc_avqa"])]
         if audio not in ("keep", "silence", "drop"):
@@ -96,14 +120,18 @@ class OmniQADataModule(pl.LightningDataModule):
             decode_media, fps=fps, max_frames=max_frames, max_pixels=max_pixels, factor=patch_factor, audio=audio
         )
         self.batch_size, self.num_workers = batch_size, num_workers
+        self.prompt_style = prompt_style
         self.transform: Transform = raw_transform
         self.collate: Collate = raw_collate
+        if inputs is not None:
+            prompt_inputs = PromptInputs(inputs, prompt_style)
+            self.set_transform(prompt_inputs, prompt_inputs.collate)
         self.notes: list[str] = []
         self.excluded: set[str] = set()
         self._entries: dict[str, list[Entry]] = {}
 
     def set_transform(self, transform: Transform, collate: Collate) -> None:
-        """The model's per-sample ``transform(record, media) -> dict`` and batch ``collate(list[dict]) -> dict``."""
+        """Another per-sample ``transform(record, media) -> dict`` and batch ``collate(list[dict]) -> dict``."""
         self.transform, self.collate = transform, collate
 
     def exclude_ids(self, ids: Collection[str]) -> None:
@@ -137,7 +165,7 @@ class OmniQADataModule(pl.LightningDataModule):
         if rank is None or world_size is None:
             rank, world_size = self._rank_world()
         entries = [e for e in self.entries(kind) if e.id not in self.excluded]
-        dataset = QADataset(entries, self.decode, self.transform)
+        dataset = QADataset(entries, self.decode, self.transform, by_clip=kind == "eval")
         common = dict(batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=BatchCollate(self.collate))
         if kind == "train":
             sampler = ResumableDistributedSampler(dataset, num_replicas=world_size, rank=rank, seed=self.seed)

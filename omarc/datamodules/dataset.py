@@ -1,15 +1,27 @@
-"""Records -> decoded media -> model inputs, inside DataLoader workers; failures become failed items."""
+"""Records -> decoded media -> model inputs, inside DataLoader workers; failures become failed items.
+
+In evaluation the questions that share a clip (the same video and audio files) are one dataset
+item: the clip is decoded once and each question gets its own prompt and inputs from it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
+from torch import Tensor
 from torch.utils.data import Dataset, DistributedSampler
 
+from omarc.datamodules.benchmarks import build_prompt
 from omarc.datamodules.common import ReadIssue
 from omarc.datamodules.media import MediaError
+from omarc.datamodules.prompts import Prompt
 from omarc.datamodules.records import Media, QARecord
+
+#: Inputs key of each sample's media flags (:data:`omarc.datamodules.records.MEDIA_FLAGS`): for the rows, never a model input.
+MEDIA_FLAGS_KEY = "media_flags"
+#: Inputs key of each sample's decoded frames [T, 3, H, W] uint8: for pictures of what a compressor kept.
+FRAMES_KEY = "media_frames"
 
 Transform = Callable[[QARecord, Media], dict]
 Collate = Callable[[list[dict]], dict]
@@ -25,6 +37,37 @@ def raw_collate(items: list[dict]) -> dict:
     return {"media": [item["media"] for item in items]}
 
 
+class InputMaker(Protocol):
+    """The processor step of a model: one sample's tensors from its prompt and media, and their batching."""
+
+    def __call__(self, prompt: Prompt, media: Media) -> dict[str, Tensor | bool]: ...
+
+    def collate(self, items: list[dict]) -> dict[str, Tensor | bool]: ...
+
+
+class PromptInputs:
+    """Picklable ``(record, media) -> inputs``: the record's prompt in ``prompt_style`` through the
+    model's input builder (the processor step), plus the media's flags and decoded frames.
+
+    ``builder``: an :class:`InputMaker` (:class:`omarc.modules.backbones.inputs.InputBuilder`).
+    :meth:`collate` keeps the flags and frames
+    out of the builder's tensors, as per-sample lists in batch order.
+    """
+
+    def __init__(self, builder: InputMaker, prompt_style: str = "official") -> None:
+        self.builder, self.prompt_style = builder, prompt_style
+
+    def __call__(self, record: QARecord, media: Media) -> dict:
+        inputs = self.builder(build_prompt(record, self.prompt_style), media)
+        return {**inputs, MEDIA_FLAGS_KEY: list(media.flags), FRAMES_KEY: media.frames}
+
+    def collate(self, items: list[dict]) -> dict:
+        """The builder's batch plus [B] lists under :data:`MEDIA_FLAGS_KEY` and :data:`FRAMES_KEY`."""
+        side = (MEDIA_FLAGS_KEY, FRAMES_KEY)
+        batch = self.builder.collate([{k: v for k, v in item.items() if k not in side} for item in items])
+        return {**batch, **{k: [item[k] for item in items] for k in side}}
+
+
 @dataclass
 class Item:
     """One sample after decoding: ``inputs`` when it worked, else ``error`` (naming the file or record)."""
@@ -36,23 +79,38 @@ class Item:
 
 
 class QADataset(Dataset):
-    """Decodes and transforms one entry per index; never raises for bad input."""
+    """Decodes and transforms the entries of one index; never raises for bad input.
 
-    def __init__(self, entries: Sequence[QARecord | ReadIssue], decode: Callable[..., Media], transform: Transform):
-        self.entries, self.decode, self.transform = list(entries), decode, transform
+    With ``by_clip`` an index holds every question whose record names the same video and audio
+    files (in first-appearance order), decoded once; otherwise one entry per index. An index yields
+    a list of :class:`Item` s, one per question.
+    """
+
+    def __init__(self, entries: Sequence[QARecord | ReadIssue], decode: Callable[..., Media], transform: Transform,
+                 by_clip: bool = False):
+        self.decode, self.transform = decode, transform
+        groups: dict[object, list[QARecord | ReadIssue]] = {}
+        for i, entry in enumerate(entries):
+            key = (entry.video_path, entry.audio_path) if by_clip and isinstance(entry, QARecord) else i
+            groups.setdefault(key, []).append(entry)
+        self.groups = list(groups.values())
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.groups)
 
-    def __getitem__(self, index: int) -> Item:
-        entry = self.entries[index]
-        if isinstance(entry, ReadIssue):
-            return Item(entry.id, None, error=entry.message)
+    def __getitem__(self, index: int) -> list[Item]:
+        group = self.groups[index]
+        first = group[0]
+        if isinstance(first, ReadIssue):
+            return [Item(first.id, None, error=first.message)]
         try:
-            media = self.decode(entry.video_path, audio_path=entry.audio_path)
-        except Exception as e:  # noqa: BLE001 - any decoding failure is this sample's, not the run's
-            message = str(e) if isinstance(e, MediaError) else f"{entry.video_path}: {type(e).__name__}: {e}"
-            return Item(entry.id, entry, error=f"{entry.id}: {message}")
+            media = self.decode(first.video_path, audio_path=first.audio_path)
+        except Exception as e:  # noqa: BLE001 - any decoding failure is this clip's, not the run's
+            message = str(e) if isinstance(e, MediaError) else f"{first.video_path}: {type(e).__name__}: {e}"
+            return [Item(entry.id, entry, error=f"{entry.id}: {message}") for entry in group]
+        return [self._item(entry, media) for entry in group]
+
+    def _item(self, entry: QARecord, media: Media) -> Item:
         try:
             return Item(entry.id, entry, inputs=self.transform(entry, media))
         except Exception as e:  # noqa: BLE001 - e.g. a prompt too long for the processor
@@ -65,7 +123,8 @@ class BatchCollate:
     def __init__(self, collate: Collate):
         self.collate = collate
 
-    def __call__(self, items: list[Item]) -> dict[str, Any]:
+    def __call__(self, groups: list[list[Item]]) -> dict[str, Any]:
+        items = [item for group in groups for item in group]
         good = [item for item in items if item.error is None]
         return {
             "records": [item.record for item in good],

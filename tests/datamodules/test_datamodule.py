@@ -26,10 +26,12 @@ def flat(loader_batches, key):
 
 @pytest.mark.parametrize("name", list(BENCHMARKS))
 def test_each_format_loads_through_the_datamodule(generated, name):
-    dm = OmniQADataModule(benchmarks=[name], paths={name: str(generated[name])}, batch_size=3)
+    dm = OmniQADataModule(benchmarks=[name], paths={name: str(generated[name])})
     dm.setup("test")
     out = list(dm.test_dataloader())
-    assert [len(b["records"]) for b in out] == [3, 1] and not flat(out, "failed")
+    # One clip per evaluation batch (batch_size counts clips): its two questions together, one media each.
+    assert [len(b["records"]) for b in out] == [2, 2] and not flat(out, "failed")
+    assert all(len({r.video_path for r in b["records"]}) == 1 for b in out)
     media = flat([b["inputs"] for b in out], "media")
     assert all(m.frames.shape == (6, 3, 56, 84) and m.audio.shape == (5 * 16000,) for m in media)
 
@@ -84,7 +86,7 @@ def test_injected_transform_and_collate(generated):
         lambda items: {"pixels": torch.stack([i["pixels"] for i in items]), "letters": [i["letter"] for i in items]},
     )
     first = next(iter(dm.test_dataloader()))
-    assert first["inputs"]["pixels"].shape == (2,) and first["inputs"]["letters"] == [r.answer for r in first["records"]]
+    assert first["inputs"]["pixels"].shape == (4,) and first["inputs"]["letters"] == [r.answer for r in first["records"]]
 
 
 @pytest.fixture

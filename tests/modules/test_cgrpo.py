@@ -133,10 +133,10 @@ def batch_module(cache):
 
     def build(**kwargs):
         module = CGRPOModule(model="tiny", max_completion_length=8, log_completions_every_n_steps=0, **kwargs)
-        data = OmniQADataModule(train_benchmarks=["ugc_avqa"], limit=2, cache_dir=str(cache))
+        data = OmniQADataModule(train_benchmarks=["ugc_avqa"], limit=2, cache_dir=str(cache),
+                                prompt_style="reasoning", inputs=module.input_builder)
         data.prepare_data()
         data.setup("fit")
-        data.set_transform(module.inputs, module.inputs.builder.collate)
         return module, data
 
     return build

@@ -56,10 +56,10 @@ def build(cache):
     def make(**kwargs) -> tuple[CGRPOModule, OmniQADataModule]:
         module = CGRPOModule(**{"model": "tiny", "max_completion_length": 8, "beta": 0.0,
                                 "log_completions_every_n_steps": 0, **kwargs})
-        data = OmniQADataModule(train_benchmarks=["ugc_avqa"], limit=3, batch_size=2, cache_dir=str(cache))
+        data = OmniQADataModule(train_benchmarks=["ugc_avqa"], limit=3, batch_size=2, cache_dir=str(cache),
+                                prompt_style="reasoning", inputs=module.input_builder)
         data.prepare_data()
         data.setup("fit")
-        data.set_transform(module.inputs, module.inputs.builder.collate)
         return module, data
 
     return make

@@ -16,7 +16,10 @@ from omarc.datamodules.records import NO_AUDIO_TRACK, SHORT_CLIP, QARecord
 from omarc.modules.backbones.families import FAMILIES
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
-from omarc.modules.evaluation.evaluator import MEDIA_FLAGS_KEY, FlaggedTransform, OmniQAEvaluator, evidence_tokens
+from omarc.datamodules.dataset import MEDIA_FLAGS_KEY, PromptInputs
+from omarc.modules.backbones.default_model import DEFAULT_MODEL
+from omarc.modules.evaluation.evaluator import OmniQAEvaluator, evidence_tokens
+from omarc.modules.evaluation.runs import Compression
 from omarc.modules.evaluation.predictions import PredictionRow, PredictionWriter
 from omarc.strategies import Modality, TokenSequence
 from omarc.strategies.budget import retained
@@ -50,8 +53,20 @@ def lacking(tmp_path_factory) -> tuple[Path, list[str]]:
     return root, [v.stem for v in videos]
 
 
-def datamodule(folder: Path, **kwargs) -> OmniQADataModule:
-    return OmniQADataModule(benchmarks=["dailyomni"], paths={"dailyomni": str(folder)}, generated=False, **kwargs)
+@pytest.fixture(scope="module")
+def default_inputs() -> InputBuilder:
+    """The default model's processor step: what the command line hands the data module from the evaluator."""
+    _, processor, family = load_backbone(DEFAULT_MODEL, device="cpu")
+    return InputBuilder(processor, family)
+
+
+@pytest.fixture
+def datamodule(default_inputs):
+    """``datamodule(folder, **kwargs)``: a DailyOmni-layout folder's data module with the default model's inputs."""
+    def make(folder: Path, **kwargs) -> OmniQADataModule:
+        return OmniQADataModule(benchmarks=["dailyomni"], paths={"dailyomni": str(folder)}, generated=False,
+                                inputs=default_inputs, **kwargs)
+    return make
 
 
 def trainer(tmp_path: Path, **kwargs) -> pl.Trainer:
@@ -76,7 +91,7 @@ SCRIPTED = {
 }
 
 
-def test_test_run_writes_rows_metrics_results_and_tensorboard(tmp_path, dailyomni, monkeypatch):
+def test_test_run_writes_rows_metrics_results_and_tensorboard(tmp_path, dailyomni, monkeypatch, datamodule):
     out = tmp_path / "run"
     model = OmniQAEvaluator(strategy="omac", ratio=0.7, output_dir=str(out))
     answer = OmniQAEvaluator.answer
@@ -129,26 +144,27 @@ def test_test_run_writes_rows_metrics_results_and_tensorboard(tmp_path, dailyomn
     assert events.Scalars("accuracy")[0].value == pytest.approx(accuracy)
 
 
-def test_ratio_zero_and_batching_answer_like_full_tokens_one_by_one(tmp_path, dailyomni):
+def test_ratio_zero_and_batching_answer_like_full_tokens_one_by_one(tmp_path, dailyomni, datamodule):
     outputs = {}
     for strategy in ("full", "omac"):
         model = OmniQAEvaluator(strategy=strategy, ratio=0.0, output_dir=str(tmp_path / strategy))
-        trainer(tmp_path, limit_test_batches=2).test(model, datamodule=datamodule(dailyomni))
+        trainer(tmp_path).test(model, datamodule=datamodule(dailyomni))
         outputs[strategy] = [(r.id, r.prediction, r.tokens_out) for r in rows_of(tmp_path / strategy)]
-    assert len(outputs["full"]) == 2
+    assert len(outputs["full"]) == QUESTIONS
     assert outputs["omac"] == outputs["full"]
 
-    # Two samples in one left-padded batch: same rows, in the same order, as one by one.
+    # Both clips' four questions in one left-padded batch: same rows, in the same order, as clip by clip.
     out = tmp_path / "batched"
     model = OmniQAEvaluator(strategy="full", output_dir=str(out))
     trainer(tmp_path, limit_test_batches=1).test(model, datamodule=datamodule(dailyomni, batch_size=2))
     assert [(r.id, r.prediction, r.tokens_out) for r in rows_of(out)] == outputs["full"]
-    assert [r.batch_size for r in rows_of(out)] == [2, 2]
+    assert [r.batch_size for r in rows_of(out)] == [4, 4, 4, 4]
+    assert [r.batch_size for r in rows_of(tmp_path / "full")] == [2, 2, 2, 2]  # a clip's questions share a batch
 
 
-def test_interrupted_run_resumes_without_redoing_finished_samples(tmp_path, dailyomni):
+def test_interrupted_run_resumes_without_redoing_finished_samples(tmp_path, dailyomni, datamodule):
     out = tmp_path / "run"
-    trainer(tmp_path, limit_test_batches=2).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni))
+    trainer(tmp_path, limit_test_batches=1).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni))
     path = out / "test" / "predictions.jsonl"
     first = path.read_text()
     path.write_text(first + '{"id": "half-writt')  # killed in the middle of a row
@@ -172,9 +188,9 @@ def test_interrupted_run_resumes_without_redoing_finished_samples(tmp_path, dail
 
 
 @pytest.mark.parametrize("ending", ["", "\n"], ids=["no-newline", "newline"])
-def test_torn_last_row_is_dropped_with_a_warning_and_its_sample_runs_again(tmp_path, dailyomni, caplog, ending):
+def test_torn_last_row_is_dropped_with_a_warning_and_its_sample_runs_again(tmp_path, dailyomni, caplog, ending, datamodule):
     out = tmp_path / "run"
-    trainer(tmp_path, limit_test_batches=2).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni))
+    trainer(tmp_path, limit_test_batches=1).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni))
     path = out / "test" / "predictions.jsonl"
     first, second = path.read_text().splitlines(keepends=True)
     path.write_text(first + second[: len(second) // 2] + ending)  # killed while writing the second row
@@ -190,20 +206,20 @@ def test_torn_last_row_is_dropped_with_a_warning_and_its_sample_runs_again(tmp_p
     assert json.loads(second)["id"] in {r.id for r in rows[1:]}  # the torn one is
 
 
-def test_audio_less_video_and_short_clip_are_evaluated_flagged_and_counted(tmp_path, lacking):
+def test_audio_less_video_and_short_clip_are_evaluated_flagged_and_counted(tmp_path, lacking, default_inputs):
     folder, (sound, mute, short) = lacking
     out = tmp_path / "run"
 
-    def data() -> OmniQADataModule:  # batches of 3 mix sound with no track, then no track with the short clip
+    def data() -> OmniQADataModule:  # batches of 2 clips mix sound with no track, then the short clip alone
         return OmniQADataModule(benchmarks=["worldsense"], paths={"worldsense": str(folder)}, generated=False,
-                                batch_size=3)
+                                batch_size=2, inputs=default_inputs)
 
     trainer(tmp_path, limit_test_batches=1).test(OmniQAEvaluator(output_dir=str(out)), datamodule=data())
     model = OmniQAEvaluator(output_dir=str(out))
     trainer(tmp_path).test(model, datamodule=data())  # resumed: the first batch's rows count too
 
     rows = rows_of(out)
-    assert [r.error for r in rows] == [None] * 6 and [r.batch_size for r in rows] == [3] * 6
+    assert [r.error for r in rows] == [None] * 6 and [r.batch_size for r in rows] == [4] * 4 + [2] * 2
     expected = {sound: [], mute: [NO_AUDIO_TRACK], short: [SHORT_CLIP]}
     assert {r.id: r.media_flags for r in rows} == {f"{v}_task{k}": f for v, f in expected.items() for k in (0, 1)}
     assert all(r.tokens_in["audio"] > 0 for r in rows)  # silence stands in for the missing track
@@ -220,7 +236,7 @@ def test_clips_lacking_media_batch_with_a_whole_one_through_each_family(tmp_path
              write_clip(tmp_path / "short.mp4", SHORT_S, fps=10)]
     record = QARecord(id="q", benchmark="worldsense", video_path=clips[0], question="Which colour?",
                       options=["red", "green"], answer="A")
-    transform = FlaggedTransform(InputBuilder(processor, family), "official")
+    transform = PromptInputs(InputBuilder(processor, family), "official")
     media = [decode_media(clip, factor=FAMILIES[family].patch_size * 2) for clip in clips]
     batch = transform.collate([transform(record, m) for m in media])
 
@@ -231,7 +247,57 @@ def test_clips_lacking_media_batch_with_a_whole_one_through_each_family(tmp_path
     assert generation.tokens.shape[0] == 3
 
 
-def test_changed_settings_refuse_to_resume(tmp_path, dailyomni):
+ANSWER_FIELDS = ("id", "prediction", "parsed", "correct", "tokens_in", "tokens_out", "evidence_in", "evidence_kept")
+
+
+def answers_of(out: Path) -> list[tuple]:
+    return [tuple(getattr(r, f) for f in ANSWER_FIELDS) for r in rows_of(out)]
+
+
+def test_several_compressions_in_one_pass_write_what_single_runs_write(tmp_path, dailyomni, datamodule, monkeypatch):
+    settings = {"omac": {"strategy": "omac", "ratio": 0.7}, "uniform": {"strategy": "uniform", "ratio": 0.55},
+                "omnizip": {"strategy": "omnizip", "ratio": 0.7, "strategy_options": {"split": "offset"}}}
+    for name, options in settings.items():
+        trainer(tmp_path).test(OmniQAEvaluator(**options, output_dir=str(tmp_path / "single" / name)),
+                               datamodule=datamodule(dailyomni))
+    more = [Compression(**options, output_dir=str(tmp_path / "pass" / name)) for name, options in settings.items()
+            if name != "omac"]
+    model = OmniQAEvaluator(**settings["omac"], compressions=more, output_dir=str(tmp_path / "pass" / "omac"))
+    encoded = []
+    encode = model.backbone.encode
+    monkeypatch.setattr(model.backbone, "encode", lambda inputs, **kw: encoded.append(kw) or encode(inputs, **kw))
+    trainer(tmp_path).test(model, datamodule=datamodule(dailyomni))
+
+    assert len(encoded) == N_VIDEOS and all(kw["audio_saliency"] for kw in encoded)  # once per clip, for all three
+    for name in settings:
+        single, shared = tmp_path / "single" / name, tmp_path / "pass" / name
+        assert answers_of(shared) == answers_of(single) and len(answers_of(single)) == QUESTIONS
+        assert (shared / "run.json").read_text() == (single / "run.json").read_text()
+        assert sorted(p.name for p in (shared / "test").glob("keep_map_*.png")) == ["keep_map_date000000_0.png"]
+    assert [run.results["test"]["count"] for run in model.runs] == [QUESTIONS] * 3
+
+    # Each configuration resumes on its own: only uniform's torn-off last question runs again.
+    path = tmp_path / "pass" / "uniform" / "test" / "predictions.jsonl"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))
+    before = {name: (tmp_path / "pass" / name / "test" / "predictions.jsonl").read_text() for name in settings}
+    encoded.clear()
+    again = OmniQAEvaluator(**settings["omac"], compressions=more, output_dir=str(tmp_path / "pass" / "omac"))
+    monkeypatch.setattr(again.backbone, "encode", lambda inputs, **kw: encoded.append(kw) or encode(inputs, **kw))
+    trainer(tmp_path).test(again, datamodule=datamodule(dailyomni))
+    assert len(encoded) == 1 and not encoded[0]["audio_saliency"]  # one clip left, for uniform alone
+    assert answers_of(tmp_path / "pass" / "uniform") == answers_of(tmp_path / "single" / "uniform")
+    for name in ("omac", "omnizip"):
+        assert (tmp_path / "pass" / name / "test" / "predictions.jsonl").read_text() == before[name]
+
+
+def test_two_configurations_in_one_folder_are_refused(tmp_path, dailyomni, datamodule):
+    model = OmniQAEvaluator(strategy="omac", compressions=[Compression("uniform", 0.7, output_dir=str(tmp_path))],
+                            output_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="give each its own output_dir"):
+        trainer(tmp_path).test(model, datamodule=datamodule(dailyomni))
+
+
+def test_changed_settings_refuse_to_resume(tmp_path, dailyomni, datamodule):
     out = tmp_path / "run"
     trainer(tmp_path, limit_test_batches=1).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni))
     with pytest.raises(ValueError, match="model.strategy"):
@@ -240,7 +306,7 @@ def test_changed_settings_refuse_to_resume(tmp_path, dailyomni):
         trainer(tmp_path).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni, fps=2.0))
 
 
-def test_undecodable_video_is_a_failed_wrong_sample(tmp_path, dailyomni):
+def test_undecodable_video_is_a_failed_wrong_sample(tmp_path, dailyomni, datamodule):
     broken = tmp_path / "dailyomni"
     for src in dailyomni.rglob("*"):
         if src.is_file():
@@ -259,18 +325,18 @@ def test_undecodable_video_is_a_failed_wrong_sample(tmp_path, dailyomni):
     assert model.results["test"]["failed"] == 2 and model.results["test"]["count"] == QUESTIONS
 
 
-def test_validate_and_predict(tmp_path, dailyomni):
+def test_validate_and_predict(tmp_path, dailyomni, datamodule):
     out = tmp_path / "run"
     t = trainer(tmp_path, limit_val_batches=1, limit_predict_batches=1)
     t.validate(OmniQAEvaluator(strategy="omnizip", output_dir=str(out)), datamodule=datamodule(dailyomni))
-    assert len(rows_of(out, "validate")) == 1 and (out / "validate" / "results.json").is_file()
+    assert len(rows_of(out, "validate")) == 2 and (out / "validate" / "results.json").is_file()  # one clip's questions
     predicted = t.predict(OmniQAEvaluator(strategy="omnizip", output_dir=str(out)), datamodule=datamodule(dailyomni))
     assert [row["id"] for batch in predicted for row in batch] == [r.id for r in rows_of(out, "predict")]
 
 
 def test_bad_settings_are_named():
     with pytest.raises(ValueError, match="prompt_style"):
-        OmniQAEvaluator(prompt_style="chatty")
+        OmniQADataModule(prompt_style="chatty")
     with pytest.raises(ValueError, match="unknown strategy 'omak'"):
         OmniQAEvaluator(strategy="omak")
     with pytest.raises(ValueError, match="ratio"):
@@ -306,19 +372,19 @@ def test_torn_last_line_is_left_out_then_cut_off(tmp_path, caplog, torn):
     assert [(r.id, r.media_flags) for r in writer.read()] == [("a", []), ("b", []), ("c", [SHORT_CLIP])]
 
 
-def test_a_batch_the_model_fails_on_is_failed_and_the_run_goes_on(tmp_path, dailyomni, monkeypatch):
+def test_a_batch_the_model_fails_on_is_failed_and_the_run_goes_on(tmp_path, dailyomni, monkeypatch, datamodule):
     out = tmp_path / "run"
     model = OmniQAEvaluator(strategy="omac", output_dir=str(out))
-    answer = OmniQAEvaluator.answer
+    encode = model.backbone.encode
     calls = []
 
-    def first_batch_out_of_memory(self, records, inputs):
-        calls.append(len(records))
+    def first_batch_out_of_memory(inputs, **kwargs):
+        calls.append(len(inputs["input_ids"]))
         if len(calls) == 1:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return answer(self, records, inputs)
+        return encode(inputs, **kwargs)
 
-    monkeypatch.setattr(OmniQAEvaluator, "answer", first_batch_out_of_memory)
+    monkeypatch.setattr(model.backbone, "encode", first_batch_out_of_memory)
     trainer(tmp_path).test(model, datamodule=datamodule(dailyomni))
     rows = rows_of(out)
     failed = [r for r in rows if r.failed]
@@ -327,7 +393,7 @@ def test_a_batch_the_model_fails_on_is_failed_and_the_run_goes_on(tmp_path, dail
     assert model.results["test"]["failed"] == calls[0] and model.results["test"]["count"] == QUESTIONS
 
 
-def test_keep_maps_are_drawn_from_the_frames_decoded_once(tmp_path, dailyomni, monkeypatch):
+def test_keep_maps_are_drawn_from_the_frames_decoded_once(tmp_path, dailyomni, monkeypatch, datamodule):
     decoded = []
 
     def counting_decode(path, **kwargs):
@@ -340,7 +406,7 @@ def test_keep_maps_are_drawn_from_the_frames_decoded_once(tmp_path, dailyomni, m
                            datamodule=datamodule(dailyomni, batch_size=2))
     ids = [r.id for r in rows_of(out)]
     assert sorted(p.name for p in (out / "test").glob("keep_map_*.png")) == sorted(f"keep_map_{i}.png" for i in ids[:3])
-    assert len(decoded) == QUESTIONS, "each question's media is decoded once, pictures included"
+    assert len(decoded) == N_VIDEOS, "each clip is decoded once for all its questions, pictures included"
 
 
 def test_evidence_tokens_are_counted_per_modality_in_their_seconds():

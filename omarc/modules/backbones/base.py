@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -15,6 +18,17 @@ def synchronize(device: torch.device) -> None:
     """Wait for the accelerator's queued work (a no-op on the CPU), so host timers measure it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+@contextmanager
+def timed(seconds: dict[str, float], name: str, device: torch.device) -> Iterator[None]:
+    """Wall seconds of the block into ``seconds[name]``, the accelerator's queued work included
+    (synchronised before and after): the one timer of the evaluator, the bench and generation."""
+    synchronize(device)
+    start = time.perf_counter()
+    yield
+    synchronize(device)
+    seconds[name] = time.perf_counter() - start
 
 
 @dataclass

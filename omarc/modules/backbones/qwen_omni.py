@@ -9,7 +9,6 @@ ids (``get_rope_index`` re-derives the layout from grids and audio lengths) and 
 
 from __future__ import annotations
 
-import time
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 
@@ -17,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from transformers import DynamicCache, PreTrainedModel
 
-from omarc.modules.backbones.base import Generation, OmniBackbone, synchronize
+from omarc.modules.backbones.base import Generation, OmniBackbone, timed
 from omarc.modules.backbones.saliency import AudioSaliencyHook
 from omarc.modules.backbones.sampling import next_token, token_logprobs
 from omarc.strategies.sequence import Modality, TokenSequence, pack
@@ -308,44 +307,42 @@ class QwenOmniBackbone(OmniBackbone):
         n = num_return_sequences
         eos = torch.tensor([] if ignore_eos else self.eos_token_ids, dtype=torch.long, device=device)
 
-        start = time.perf_counter()
-        cache = DynamicCache(config=self.thinker.config.get_text_config())
-        hidden = self._run_llm(seq.embeds, seq.positions, seq.attention_mask, cache, **self.prefill_extras(seq))
-        first_logits = self.lm_head(hidden[:, -1]).float()
-        synchronize(device)
-        prefill_seconds = time.perf_counter() - start
+        seconds: dict[str, float] = {}
+        with timed(seconds, "prefill", device):
+            cache = DynamicCache(config=self.thinker.config.get_text_config())
+            hidden = self._run_llm(seq.embeds, seq.positions, seq.attention_mask, cache, **self.prefill_extras(seq))
+            first_logits = self.lm_head(hidden[:, -1]).float()
         # Keep the model's own decode offset right too, for anyone continuing through thinker.forward.
         self.thinker.model.rope_deltas = (next_positions(seq) - seq.attention_mask.sum(-1))[:, None]
 
-        start = time.perf_counter()
-        cache.batch_repeat_interleave(n)
-        logits = first_logits.repeat_interleave(n, dim=0)
-        mask = seq.attention_mask.long().repeat_interleave(n, dim=0)
-        position = next_positions(seq).repeat_interleave(n, dim=0)
-        rows = logits.shape[0]
-        done = torch.zeros(rows, dtype=torch.bool, device=device)
-        lengths = torch.zeros(rows, dtype=torch.long, device=device)
-        tokens, logprobs = [], []
-        for step in range(max_new_tokens):
-            token = next_token(logits, do_sample=do_sample, temperature=temperature, top_p=top_p, generator=generator)
-            token = token.masked_fill(done, self.pad_token_id)
-            logprobs.append(token_logprobs(logits, token, temperature).masked_fill(done, 0.0))
-            tokens.append(token)
-            lengths += (~done).long()
-            done |= torch.isin(token, eos)
-            if step == max_new_tokens - 1 or bool(done.all()):
-                break
-            mask = torch.cat([mask, mask.new_ones(rows, 1)], dim=1)
-            step_positions = (position + step).view(1, rows, 1).expand(3, rows, 1)
-            hidden = self._run_llm(self.embed(token[:, None]), step_positions, mask, cache)
-            logits = self.lm_head(hidden[:, -1]).float()
-        synchronize(device)
+        with timed(seconds, "decode", device):
+            cache.batch_repeat_interleave(n)
+            logits = first_logits.repeat_interleave(n, dim=0)
+            mask = seq.attention_mask.long().repeat_interleave(n, dim=0)
+            position = next_positions(seq).repeat_interleave(n, dim=0)
+            rows = logits.shape[0]
+            done = torch.zeros(rows, dtype=torch.bool, device=device)
+            lengths = torch.zeros(rows, dtype=torch.long, device=device)
+            tokens, logprobs = [], []
+            for step in range(max_new_tokens):
+                token = next_token(logits, do_sample=do_sample, temperature=temperature, top_p=top_p, generator=generator)
+                token = token.masked_fill(done, self.pad_token_id)
+                logprobs.append(token_logprobs(logits, token, temperature).masked_fill(done, 0.0))
+                tokens.append(token)
+                lengths += (~done).long()
+                done |= torch.isin(token, eos)
+                if step == max_new_tokens - 1 or bool(done.all()):
+                    break
+                mask = torch.cat([mask, mask.new_ones(rows, 1)], dim=1)
+                step_positions = (position + step).view(1, rows, 1).expand(3, rows, 1)
+                hidden = self._run_llm(self.embed(token[:, None]), step_positions, mask, cache)
+                logits = self.lm_head(hidden[:, -1]).float()
         return Generation(
             tokens=torch.stack(tokens, dim=1),
             lengths=lengths,
             first_logits=first_logits,
-            prefill_seconds=prefill_seconds,
-            decode_seconds=time.perf_counter() - start,
+            prefill_seconds=seconds["prefill"],
+            decode_seconds=seconds["decode"],
             logprobs=torch.stack(logprobs, dim=1),
         )
 

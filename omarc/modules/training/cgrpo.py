@@ -23,13 +23,11 @@ import torch
 from torch import Tensor
 from transformers import get_constant_schedule_with_warmup
 
-from omarc.datamodules.prompts import PROMPT_STYLES
 from omarc.datamodules.records import QARecord
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import export_pretrained, load_backbone
 from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
 from omarc.modules.evaluation.answers import completion_texts
-from omarc.modules.evaluation.evaluator import SampleTransform
 from omarc.modules.training.grpo import (
     AGGREGATIONS,
     GAP_REFERENCES,
@@ -85,8 +83,6 @@ class CGRPOModule(pl.LightningModule):
     Args:
         model: "tiny", a checkpoint directory or a cached hub id (``load_backbone``).
         strategy, ratio: the student's compressor, ``build_compressor(strategy, ratio=ratio)``.
-        prompt_style: prompt wording (``omarc.datamodules.prompts``); "reasoning" asks for the
-            ``<think>…</think><answer>X</answer>`` format the format reward checks.
         rewards, reward_weights: registered reward names and weights (default: equal, appendix A.1).
         num_generations: G rollouts per prompt and branch (paper: 4).
         max_completion_length: new tokens per rollout (paper: 1024).
@@ -117,7 +113,6 @@ class CGRPOModule(pl.LightningModule):
         model: str = "tiny",
         strategy: str = "omac",
         ratio: float = 0.7,
-        prompt_style: str = "reasoning",
         rewards: list[str] | None = None,
         reward_weights: list[float] | None = None,
         num_generations: int = 4,
@@ -157,7 +152,6 @@ class CGRPOModule(pl.LightningModule):
         _check(loss_aggregation in AGGREGATIONS, "loss_aggregation", loss_aggregation, f"one of {AGGREGATIONS}")
         _check(gap_reference in GAP_REFERENCES, "gap_reference", gap_reference, " or ".join(map(repr, GAP_REFERENCES)))
         _check(teacher_loss_weight >= 0, "teacher_loss_weight", teacher_loss_weight, ">= 0")
-        _check(prompt_style in PROMPT_STYLES, "prompt_style", prompt_style, f"one of {PROMPT_STYLES}")
         self.save_hyperparameters()
         self.automatic_optimization = False
 
@@ -176,7 +170,8 @@ class CGRPOModule(pl.LightningModule):
         if beta > 0:
             reference = load_backbone(model, dtype=torch.float32, device="cpu")[0].requires_grad_(False)
             self._reference.append(reference)
-        self.inputs = SampleTransform(InputBuilder(self.processor, self.family, use_audio_in_video), prompt_style)
+        #: The processor step the data module runs (the command line passes it to ``--data``).
+        self.input_builder = InputBuilder(self.processor, self.family, use_audio_in_video)
 
     def _policy_mode(self, training: bool) -> None:
         """Train mode for the trainable parts (gradient checkpointing acts only then); eval for
@@ -190,11 +185,6 @@ class CGRPOModule(pl.LightningModule):
     @property
     def reference(self) -> QwenOmniBackbone | None:
         return self._reference[0] if self._reference else None
-
-    def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is not None and hasattr(datamodule, "set_transform"):
-            datamodule.set_transform(self.inputs, self.inputs.builder.collate)
 
     def on_fit_start(self) -> None:
         if self.reference is not None:
