@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from einops import rearrange, repeat
 from matplotlib.figure import Figure
 from torch import Tensor
 
@@ -48,15 +49,16 @@ def keep_map_figure(frames: Tensor, seq: TokenSequence, reports: dict[str, Compr
     for r, (name, report) in enumerate(reports.items()):
         keep = report.keep.to(torch.bool).cpu()
         for g in range(shown):
-            image = frames[min(g * per_grid, frames.shape[0] - 1)].permute(1, 2, 0).float().numpy() / 255.0
+            image = rearrange(frames[min(g * per_grid, frames.shape[0] - 1)], "c h w -> h w c").float().numpy() / 255.0
             mask = np.zeros((rows_cells, cols_cells), dtype=bool)
             cells = video & (frame_id == g)
             kept = cells & keep
             mask[hw[kept, 0].numpy(), hw[kept, 1].numpy()] = True
-            up = np.kron(mask, np.ones((image.shape[0] // rows_cells, image.shape[1] // cols_cells)))
+            # each cell as a block of pixels; the remainder rows and columns repeat the edge cells
+            up = repeat(mask, "r c -> (r y) (c x)", y=image.shape[0] // rows_cells, x=image.shape[1] // cols_cells)
             up = np.pad(up, ((0, image.shape[0] - up.shape[0]), (0, image.shape[1] - up.shape[1])), mode="edge")
             ax = axes[r, g]
-            ax.imshow(image * np.where(up[..., None] > 0, 1.0, DROPPED_SHADE))
+            ax.imshow(image * np.where(up[..., None], 1.0, DROPPED_SHADE))
             ax.set_xticks([]), ax.set_yticks([])
             title = f"grid {g}: {int(kept.sum())}/{int(cells.sum())}"
             if bool((cells & in_evidence).any()):

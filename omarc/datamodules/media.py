@@ -26,6 +26,7 @@ from typing import Literal
 import av
 import numpy as np
 import torch
+from einops import rearrange
 
 from omarc.datamodules.records import NO_AUDIO_TRACK, SHORT_CLIP, Media
 
@@ -192,7 +193,7 @@ def _read_frames(container, stream, times: list[float], h: int, w: int, seek: bo
         if chosen is None:
             raise MediaError(f"{container.name}: no decodable video frame")
         out.append(torch.from_numpy(chosen.to_ndarray(width=w, height=h, format="rgb24")))
-    return torch.stack(out).permute(0, 3, 1, 2).contiguous()
+    return rearrange(torch.stack(out), "t h w c -> t c h w").contiguous()
 
 
 def _read_audio(path: Path, n_samples: int, sample_rate: int) -> torch.Tensor:

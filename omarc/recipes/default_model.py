@@ -14,6 +14,7 @@ import random
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from einops import rearrange
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset
@@ -44,7 +45,7 @@ def render_media(task: TaskSpec, clip, noise: np.random.Generator) -> Media:
     """The clip as decoding its mp4 would give it: frames [seconds·fps, 3, H, W] uint8, audio [seconds·rate]."""
     spec = task.clip_spec()
     frames, audio = render(clip, spec, noise)
-    frames = torch.from_numpy(np.stack(list(frames))).permute(0, 3, 1, 2).contiguous()
+    frames = rearrange(torch.from_numpy(np.stack(list(frames))), "t h w c -> t c h w").contiguous()
     step = spec.video_fps // int(task.fps)
     if spec.video_fps % int(task.fps):
         raise ValueError(f"task fps {task.fps} must divide the clip's video_fps {spec.video_fps}")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 
 import torch
+from einops import repeat
 from torch import Tensor
 
 from omarc.strategies.base import Compressor
@@ -83,8 +84,9 @@ def temporal_change(frames: Tensor, mask: Tensor, hw: Tensor, rows: Tensor | Non
     width = int(hw[..., 1].max()) + 1
     key = (hw[..., 0] * width + hw[..., 1]).clamp_min(0)
     table = torch.full((T, int(key.max()) + 1), -1, dtype=torch.long, device=frames.device)
-    grid = torch.arange(T, device=frames.device)[:, None].expand(T, P)
-    table[grid[mask], key[mask]] = torch.arange(P, device=frames.device).expand(T, P)[mask]
+    grid = repeat(torch.arange(T, device=frames.device), "t -> t p", p=P)
+    slot = repeat(torch.arange(P, device=frames.device), "p -> t p", t=T)
+    table[grid[mask], key[mask]] = slot[mask]
     prev_grid = (rows - 1).clamp_min(0)
     prev_slot = torch.gather(table[prev_grid], 1, key[rows])
     prev_slot = torch.where((rows > 0)[:, None] & mask[rows], prev_slot, torch.full_like(prev_slot, -1))

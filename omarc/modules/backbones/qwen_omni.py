@@ -13,6 +13,7 @@ from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 
 import torch
+from einops import repeat
 from torch import Tensor, nn
 from transformers import DynamicCache, PreTrainedModel
 
@@ -34,8 +35,8 @@ def repeat_rows(seq: TokenSequence, n: int) -> TokenSequence:
     if n == 1:
         return seq
     B, L = seq.attention_mask.shape
-    rows = torch.arange(B, device=seq.embeds.device).repeat_interleave(n)[:, None].expand(-1, L)
-    cols = torch.arange(L, device=seq.embeds.device)[None].expand(B * n, -1)
+    rows = repeat(torch.arange(B, device=seq.embeds.device), "b -> (b n) l", n=n, l=L)
+    cols = repeat(torch.arange(L, device=seq.embeds.device), "l -> (b n) l", b=B, n=n)
     return seq.index(rows, cols)
 
 
@@ -334,7 +335,7 @@ class QwenOmniBackbone(OmniBackbone):
                 if step == max_new_tokens - 1 or bool(done.all()):
                     break
                 mask = torch.cat([mask, mask.new_ones(rows, 1)], dim=1)
-                step_positions = (position + step).view(1, rows, 1).expand(3, rows, 1)
+                step_positions = repeat(position + step, "r -> 3 r 1")  # the same on the three rope rows
                 hidden = self._run_llm(self.embed(token[:, None]), step_positions, mask, cache)
                 logits = self.lm_head(hidden[:, -1]).float()
         return Generation(
@@ -363,7 +364,7 @@ class QwenOmniBackbone(OmniBackbone):
         seq = repeat_rows(seq, R // seq.batch_size)
         L = seq.length
         steps = torch.arange(T, device=device).to(seq.positions.dtype)
-        completion_positions = (next_positions(seq)[:, None] + steps[None]).expand(3, R, T)
+        completion_positions = repeat(next_positions(seq)[:, None] + steps, "r t -> 3 r t")
         hidden = self._run_llm(
             torch.cat([seq.embeds, self.embed(completions)], dim=1),
             torch.cat([seq.positions, completion_positions], dim=-1),

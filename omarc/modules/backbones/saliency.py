@@ -14,6 +14,7 @@ H · query_chunk · T (a 5-minute clip would need ~9 GB for the full map).
 from __future__ import annotations
 
 import torch
+from einops import rearrange, reduce
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
@@ -53,7 +54,7 @@ def pool_frames(scores: Tensor, lengths: Tensor, pool: int) -> Tensor:
     pieces = []
     for clip in scores.split(lengths.tolist()):
         n_out = (clip.numel() - pool) // pool + 1
-        pieces.append(clip[: n_out * pool].view(n_out, pool).mean(-1))
+        pieces.append(reduce(clip[: n_out * pool], "(n pool) -> n", "mean", pool=pool))
     return torch.cat(pieces)
 
 
@@ -82,9 +83,8 @@ class AudioSaliencyHook:
                 f"expected {int(self.lengths.sum())} from the feature lengths {self.lengths.tolist()}"
             )
         with torch.no_grad():
-            T = hidden.shape[0]
-            q = module.q_proj(hidden).view(T, module.num_heads, -1).transpose(0, 1)
-            k = module.k_proj(hidden).view(T, module.num_heads, -1).transpose(0, 1)
+            q = rearrange(module.q_proj(hidden), "t (h d) -> h t d", h=module.num_heads)
+            k = rearrange(module.k_proj(hidden), "t (h d) -> h t d", h=module.num_heads)
             received = attention_received(q, k, self.lengths, self.query_chunk)
         self.scores = pool_frames(received, self.lengths, self.pool)
 

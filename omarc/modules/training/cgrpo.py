@@ -20,6 +20,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from einops import rearrange
 from torch import Tensor
 from transformers import get_constant_schedule_with_warmup
 
@@ -231,7 +232,8 @@ class CGRPOModule(pl.LightningModule):
         B = len(records)
         return Rollouts(
             tokens=tokens, lengths=lengths, logprobs=out.logprobs, truncated=~ended, texts=texts,
-            rewards=total.view(B, G).to(self.device), parts={k: v.view(B, G) for k, v in parts.items()},
+            rewards=rearrange(total, "(b g) -> b g", g=G).to(self.device),
+            parts={k: rearrange(v, "(b g) -> b g", g=G) for k, v in parts.items()},
         )
 
     # ----------------------------------------------------------------- training
