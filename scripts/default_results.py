@@ -142,6 +142,7 @@ def evaluate_generated(model: str, root: Path, n_videos: int, seed: int) -> dict
 def cgrpo(model: str, root: Path, seed: int, steps: int, batch_size: int, lr: float, log_dir: Path) -> Path:
     """A short C-GRPO run at ratio 0.7 on generated UGC-AVQA training clips; returns the exported model."""
     from omarc.modules.training.cgrpo import CGRPOModule  # noqa: PLC0415 - only this part needs it
+    from omarc.modules.training.config import ObjectiveConfig, OptimConfig, SamplingConfig  # noqa: PLC0415
 
     data = root / "ugc_avqa"
     kwargs = DEFAULT_TASK.generation_kwargs()
@@ -155,9 +156,9 @@ def cgrpo(model: str, root: Path, seed: int, steps: int, batch_size: int, lr: fl
     )
     module = CGRPOModule(
         model=model, strategy=CGRPO_STRATEGY, ratio=CGRPO_RATIO, prompt_style="official",
+        sampling=SamplingConfig(num_generations=4, max_completion_length=MAX_ANSWER_TOKENS, seed=seed),
         # The default model answers with the option's text: the <think>/<answer> format reward would be 0 for every rollout.
-        rewards=["accuracy"], num_generations=4, max_completion_length=MAX_ANSWER_TOKENS, lr=lr, seed=seed,
-        log_completions_every_n_steps=0,
+        objective=ObjectiveConfig(rewards=("accuracy",)), optim=OptimConfig(lr=lr), log_completions_every_n_steps=0,
     )
     trainer = pl.Trainer(
         accelerator="cpu", devices=1, max_steps=steps, limit_val_batches=0, num_sanity_val_steps=0,

@@ -11,10 +11,11 @@ from lightning.pytorch.plugins.precision.deepspeed import DeepSpeedPrecision
 from lightning.pytorch.strategies import DeepSpeedStrategy
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from omarc.cli import OmarcCLI, run_cli
+from omarc.cli import OmarcCLI, UsageError, resolve_config, run_cli
 from omarc.datamodules.datamodule import OmniQADataModule
 from omarc.modules.backbones.loading import load_backbone
 from omarc.modules.training.cgrpo import CGRPOModule, export_checkpoint
+from omarc.modules.training.config import ObjectiveConfig, OptimConfig, SamplingConfig
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "omarc_tiny.yaml"
@@ -131,8 +132,9 @@ def test_export_writes_a_checkpoint_that_load_backbone_reads(run, tmp_path):
 def batch_module(cache):
     """A C-GRPO module and one training batch of the generated UGC-AVQA train split."""
 
-    def build(**kwargs):
-        module = CGRPOModule(model="tiny", max_completion_length=8, log_completions_every_n_steps=0, **kwargs)
+    def build(**configs):
+        module = CGRPOModule(model="tiny", sampling=SamplingConfig(max_completion_length=8),
+                             log_completions_every_n_steps=0, **configs)
         data = OmniQADataModule(train_benchmarks=["ugc_avqa"], limit=2, cache_dir=str(cache),
                                 prompt_style="reasoning", inputs=module.input_builder)
         data.prepare_data()
@@ -143,7 +145,8 @@ def batch_module(cache):
 
 
 def test_more_than_one_iteration_steps_per_pass_and_clips(batch_module):
-    module, data = batch_module(beta=0.0, num_iterations=2, lr=0.05, rewards=["format_graded"])
+    module, data = batch_module(objective=ObjectiveConfig(beta=0.0, num_iterations=2, rewards=("format_graded",)),
+                                optim=OptimConfig(lr=0.05))
     trainer = pl.Trainer(max_steps=4, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False)
     with one_thread():
@@ -152,13 +155,66 @@ def test_more_than_one_iteration_steps_per_pass_and_clips(batch_module):
     assert trainer.callback_metrics["clip_ratio"] > 0, "the second pass sees ratios outside [1 - ε, 1 + ε]"
 
 
-def test_bad_settings_name_the_field():
-    with pytest.raises(ValueError, match="num_generations must be >= 1, got 0"):
-        CGRPOModule(num_generations=0)
-    with pytest.raises(ValueError, match="gap_reference must be 'paired' or 'mean', got 'pair'"):
-        CGRPOModule(gap_reference="pair")
-    with pytest.raises(ValueError, match="unknown reward 'fmt'"):
-        CGRPOModule(rewards=["fmt"])
+@pytest.mark.parametrize(("config", "values", "message"), [
+    (SamplingConfig, {"num_generations": 0}, "num_generations must be >= 1, got 0"),
+    (SamplingConfig, {"top_p": 0.0}, r"top_p must be in \(0, 1\], got 0.0"),
+    (ObjectiveConfig, {"gap_reference": "pair"}, "gap_reference must be 'paired' or 'mean', got 'pair'"),
+    (ObjectiveConfig, {"epsilon": 1.0}, r"epsilon must be in \(0, 1\), got 1.0"),
+    (ObjectiveConfig, {"rewards": ("fmt",)}, "unknown reward 'fmt'"),
+    (ObjectiveConfig, {"reward_weights": (1.0,)}, "reward_weights has 1 values for 2 rewards"),
+    (OptimConfig, {"warmup_steps": -1}, "warmup_steps must be >= 0, got -1"),
+])
+def test_a_bad_setting_is_an_error_naming_the_field(config, values, message):
+    with pytest.raises(ValueError, match=message):
+        config(**values)
+
+
+def test_a_bad_setting_on_the_command_line_is_a_usage_error():
+    with pytest.raises(UsageError, match="loss_aggregation must be one of"):
+        run_cli(["fit", "--model.objective.loss_aggregation", "sum"])
+    with pytest.raises(UsageError, match="prompt_style must be one of"):
+        run_cli(["fit", "--data.prompt_style", "terse"])
+
+
+def test_python_built_module_checkpoint_loads_back_with_its_configs(batch_module, tmp_path):
+    module, data = batch_module(objective=ObjectiveConfig(beta=0.0, lam=0.5), optim=OptimConfig(lr=0.05, warmup_steps=2))
+    trainer = pl.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    with one_thread():
+        trainer.fit(module, datamodule=data)
+    trainer.save_checkpoint(tmp_path / "module.ckpt")
+    loaded = CGRPOModule.load_from_checkpoint(tmp_path / "module.ckpt", map_location="cpu")  # weights_only by default
+    assert (loaded.sampling, loaded.objective, loaded.optim) == (module.sampling, module.objective, module.optim)
+    assert loaded.sampling.max_completion_length == 8 and loaded.objective.lam == 0.5 and loaded.optim.warmup_steps == 2
+    for name, value in module.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
+
+
+def test_cli_checkpoint_loads_back_with_the_configs_of_its_yaml(run):
+    loaded = CGRPOModule.load_from_checkpoint(run / RUN / "checkpoints" / "last.ckpt", map_location="cpu")
+    assert loaded.sampling == SamplingConfig(max_completion_length=16)
+    assert loaded.objective == ObjectiveConfig(rewards=("accuracy", "format_graded"))
+    assert loaded.optim == OptimConfig(lr=0.01)
+    assert loaded.log_completions_every_n_steps == 10 and loaded.reference is not None
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("omarc_tiny", {"model": "tiny", "sampling.max_completion_length": 16, "objective.rewards": ("accuracy", "format_graded"),
+                    "objective.beta": 0.04, "optim.lr": 0.01, "optim.gradient_checkpointing": False}),
+    ("omarc_3b", {"model": "Qwen/Qwen2.5-Omni-3B", "sampling.num_generations": 4, "sampling.max_completion_length": 1024,
+                  "objective.rewards": ("accuracy", "format"), "objective.beta": 0.04, "objective.lam": 1.0,
+                  "objective.epsilon": 0.2, "optim.lr": 1e-5, "optim.gradient_checkpointing": True}),
+    ("omarc_7b", {"model": "Qwen/Qwen2.5-Omni-7B", "sampling.max_completion_length": 1024, "objective.tau": 1e-3,
+                  "objective.gap_reference": "paired", "optim.lr": 1e-5, "optim.freeze_encoders": True}),
+])
+def test_shipped_configs_resolve_to_their_nested_settings(name, expected):
+    with contextlib.chdir(REPO):
+        model = resolve_config(["fit", "--config", f"configs/{name}.yaml"])["model"]
+    for key, value in expected.items():
+        group, _, field = key.rpartition(".")
+        assert (model[group][field] if group else model[field]) == value, key
+    for group, config in (("sampling", SamplingConfig), ("objective", ObjectiveConfig), ("optim", OptimConfig)):
+        config(**model[group])  # the values pass the checks
 
 
 @pytest.mark.parametrize("name", ["omarc_3b", "omarc_7b"])
@@ -173,4 +229,4 @@ def test_paper_configs_resolve_and_the_cli_builds_the_deepspeed_zero2_strategy(n
     assert built.config["zero_optimization"]["stage"] == 2 and built.config["bf16"]["enabled"]
     assert built.config["managed_gradient_accumulation"] is False, "several backward passes per optimizer step"
     assert isinstance(cli.trainer.precision_plugin, DeepSpeedPrecision) and cli.trainer.precision == "bf16-mixed"
-    assert cli.model.hparams.gradient_checkpointing and cli.model.backbone.thinker.is_activation_checkpointing
+    assert cli.model.optim.gradient_checkpointing and cli.model.backbone.thinker.is_activation_checkpointing

@@ -13,6 +13,7 @@ from omarc.datamodules.datamodule import OmniQADataModule
 from omarc.datamodules.records import QARecord
 from omarc.modules.training import cgrpo
 from omarc.modules.training.cgrpo import CGRPOModule, Rollouts
+from omarc.modules.training.config import ObjectiveConfig, SamplingConfig
 from omarc.modules.training.rewards import REWARDS, register_reward
 from omarc.strategies import TokenSequence
 
@@ -50,12 +51,13 @@ def cache(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def build(cache):
-    """``build(**hparams)`` -> a tiny C-GRPO module without reference model and the generated UGC-AVQA
-    train split in batches of two (three clips; the first shuffled batch pairs two different ones)."""
+    """``build(G, **objective)`` -> a tiny C-GRPO module with G rollouts per prompt and no reference model,
+    and the generated UGC-AVQA train split in batches of two (three clips; the first shuffled batch pairs
+    two different ones)."""
 
-    def make(**kwargs) -> tuple[CGRPOModule, OmniQADataModule]:
-        module = CGRPOModule(**{"model": "tiny", "max_completion_length": 8, "beta": 0.0,
-                                "log_completions_every_n_steps": 0, **kwargs})
+    def make(num_generations: int, log_every: int = 0, **objective) -> tuple[CGRPOModule, OmniQADataModule]:
+        module = CGRPOModule(model="tiny", sampling=SamplingConfig(num_generations=num_generations, max_completion_length=8),
+                             objective=ObjectiveConfig(beta=0.0, **objective), log_completions_every_n_steps=log_every)
         data = OmniQADataModule(train_benchmarks=["ugc_avqa"], limit=3, batch_size=2, cache_dir=str(cache),
                                 prompt_style="reasoning", inputs=module.input_builder)
         data.prepare_data()
@@ -103,7 +105,7 @@ class TextLogger(Logger):
 
 def test_each_row_is_rewarded_and_trained_on_its_own_prompt(build, gold_letter_reward):
     G = 2  # with B = 2, a row -> prompt map of row % G instead of row // G is wrong without failing to index
-    module, data = build(num_generations=G, rewards=[gold_letter_reward])
+    module, data = build(G, rewards=(gold_letter_reward,))
     batch = next(iter(data.train_dataloader()))
     records = batch["records"]
     assert len(records) == 2 and records[0].video_path != records[1].video_path
@@ -123,7 +125,7 @@ def test_each_row_is_rewarded_and_trained_on_its_own_prompt(build, gold_letter_r
 
 
 def test_training_step_pairs_teacher_and_student_rows_in_gap_and_shaped_advantage(build, monkeypatch):
-    module, data = build(num_generations=4, lam=LAM, tau=TAU, log_completions_every_n_steps=1)
+    module, data = build(4, log_every=1, lam=LAM, tau=TAU)
     seen: list[tuple[TokenSequence, list[QARecord]]] = []
     rollout = module.rollout
 

@@ -1,1 +1,1 @@
-"""Training on compressed inputs: C-GRPO (the LightningModule), its maths and its rewards."""
+"""Training on compressed inputs: C-GRPO (the LightningModule), its config objects, its maths and its rewards."""

@@ -9,7 +9,7 @@ One training step, per batch of B prompts::
     used, clipped ratio loss (eq. 10) + β·KL to the frozen reference (eq. 11), backward; one optimizer step.
 
 Only the student rollouts carry gradient; the teacher shapes their advantage
-(``teacher_loss_weight`` > 0 adds plain GRPO on the teacher rollouts, an ablation).
+(``objective.teacher_loss_weight`` > 0 adds plain GRPO on the teacher rollouts, an ablation).
 """
 
 from __future__ import annotations
@@ -29,9 +29,8 @@ from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import export_pretrained, load_backbone
 from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
 from omarc.modules.evaluation.answers import completion_texts
+from omarc.modules.training.config import ObjectiveConfig, OptimConfig, SamplingConfig, check
 from omarc.modules.training.grpo import (
-    AGGREGATIONS,
-    GAP_REFERENCES,
     compression_gap,
     group_advantages,
     policy_loss,
@@ -39,7 +38,6 @@ from omarc.modules.training.grpo import (
     teacher_reference,
     zero_std_fraction,
 )
-from omarc.modules.training.rewards import RewardSet
 from omarc.strategies import Modality, TokenSequence, build_compressor
 
 #: Rollout rows shown per branch in the TensorBoard text log: enough to read, small enough to render.
@@ -84,28 +82,11 @@ class CGRPOModule(pl.LightningModule):
     Args:
         model: "tiny", a checkpoint directory or a cached hub id (``load_backbone``).
         strategy, ratio: the student's compressor, ``build_compressor(strategy, ratio=ratio)``.
-        rewards, reward_weights: registered reward names and weights (default: equal, appendix A.1).
-        num_generations: G rollouts per prompt and branch (paper: 4).
-        max_completion_length: new tokens per rollout (paper: 1024).
-        temperature, top_p: rollout sampling; log-probs use the same temperature (TRL).
-        lam: λ of eq. 9, shaping strength (not given in the paper; 1.0 gives a hurt, good rollout
-            up to twice its advantage).
-        tau: τ of eq. 7, keeps Δ finite when the teacher reward is 0 (our choice, 1e-3).
-        epsilon, epsilon_high: clip range of eq. 10 (ε_high defaults to ε).
-        beta: KL weight of eq. 11 (the omni GRPO repos' 0.04; 0 skips the reference model).
-        num_iterations: μ optimisation passes over each batch of rollouts (clipping acts when > 1).
-        loss_aggregation: "grpo" (mean per sequence, then over sequences) or "dapo" (token mean).
-        gap_reference: "paired" (teacher i vs student i, the paper) or "mean" (teacher group mean).
-        teacher_loss_weight: weight of plain GRPO on the teacher rollouts (0: students only).
-        lr, weight_decay, warmup_steps, max_grad_norm: AdamW and a linear warm-up to a constant lr
-            (lr·min(1, (k + 1) / (warmup_steps + 1)) at step k; LearningRateMonitor logs it as ``lr``).
-        freeze_encoders: keep the vision and audio towers fixed (the LLM learns; memory as TRL omni
-            recipes). When False, the prompt is re-encoded with grad at each step.
-        gradient_checkpointing: recompute decoder activations in the backward pass.
         use_audio_in_video: the audio track interleaved with the video (appendix A.1).
+        sampling: the rollouts (G, length, temperature, seed).
+        objective: the rewards and the loss of eqs. 7–11.
+        optim: the optimiser, what it trains and gradient checkpointing.
         log_completions_every_n_steps: example rollouts as TensorBoard text (0: never).
-        seed: base of the per-step rollout seed (seed, step, rank), so a resumed run samples as an
-            uninterrupted one.
     """
 
     def __init__(
@@ -114,61 +95,32 @@ class CGRPOModule(pl.LightningModule):
         model: str = "tiny",
         strategy: str = "omac",
         ratio: float = 0.7,
-        rewards: list[str] | None = None,
-        reward_weights: list[float] | None = None,
-        num_generations: int = 4,
-        max_completion_length: int = 1024,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        lam: float = 1.0,
-        tau: float = 1e-3,
-        epsilon: float = 0.2,
-        epsilon_high: float | None = None,
-        beta: float = 0.04,
-        num_iterations: int = 1,
-        loss_aggregation: str = "grpo",
-        gap_reference: str = "paired",
-        teacher_loss_weight: float = 0.0,
-        lr: float = 1e-5,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 0,
-        max_grad_norm: float | None = 1.0,
-        freeze_encoders: bool = True,
-        gradient_checkpointing: bool = False,
         use_audio_in_video: bool = True,
+        sampling: SamplingConfig = SamplingConfig(),
+        objective: ObjectiveConfig = ObjectiveConfig(),
+        optim: OptimConfig = OptimConfig(),
         log_completions_every_n_steps: int = 50,
-        seed: int = 0,
     ) -> None:
         super().__init__()
-        rewards = list(rewards) if rewards is not None else ["accuracy", "format"]
-        _check(num_generations >= 1, "num_generations", num_generations, ">= 1")
-        _check(max_completion_length >= 1, "max_completion_length", max_completion_length, ">= 1")
-        _check(temperature > 0, "temperature", temperature, "> 0")
-        _check(0 < top_p <= 1, "top_p", top_p, "in (0, 1]")
-        _check(tau > 0, "tau", tau, "> 0")
-        _check(lam >= 0, "lam", lam, ">= 0")
-        _check(0 < epsilon < 1, "epsilon", epsilon, "in (0, 1)")
-        _check(beta >= 0, "beta", beta, ">= 0")
-        _check(num_iterations >= 1, "num_iterations", num_iterations, ">= 1")
-        _check(loss_aggregation in AGGREGATIONS, "loss_aggregation", loss_aggregation, f"one of {AGGREGATIONS}")
-        _check(gap_reference in GAP_REFERENCES, "gap_reference", gap_reference, " or ".join(map(repr, GAP_REFERENCES)))
-        _check(teacher_loss_weight >= 0, "teacher_loss_weight", teacher_loss_weight, ">= 0")
+        check(log_completions_every_n_steps >= 0, "log_completions_every_n_steps", log_completions_every_n_steps, ">= 0")
         self.save_hyperparameters()
         self.automatic_optimization = False
+        self.sampling, self.objective, self.optim = sampling, objective, optim
+        self.log_completions_every_n_steps = log_completions_every_n_steps
 
         self.compressor = build_compressor(strategy, ratio=ratio)
-        self.reward_set = RewardSet(rewards, reward_weights)
+        self.reward_set = objective.reward_set()
         backbone, self.processor, self.family = load_backbone(model, dtype=torch.float32, device="cpu")
         self.backbone: QwenOmniBackbone = backbone
-        if freeze_encoders:
+        if optim.freeze_encoders:
             backbone.freeze_encoders()
         self._policy_mode(training=True)
-        if gradient_checkpointing:
+        if optim.gradient_checkpointing:
             backbone.thinker.activation_checkpointing_enable({"use_reentrant": False})
         # The frozen reference is the starting policy, rebuilt from ``model`` (also on resume): it is
         # kept out of the module tree so checkpoints hold the policy only.
         self._reference: list[QwenOmniBackbone] = []
-        if beta > 0:
+        if objective.beta > 0:
             reference = load_backbone(model, dtype=torch.float32, device="cpu")[0].requires_grad_(False)
             self._reference.append(reference)
         #: The processor step the data module runs (the command line passes it to ``--data``).
@@ -178,7 +130,7 @@ class CGRPOModule(pl.LightningModule):
         """Train mode for the trainable parts (gradient checkpointing acts only then); eval for
         rollouts (KV-cache decoding) and for frozen encoders."""
         self.backbone.train(training)
-        if self.hparams.freeze_encoders:
+        if self.optim.freeze_encoders:
             for tower in self.backbone.encoders:
                 tower.eval()
 
@@ -193,33 +145,32 @@ class CGRPOModule(pl.LightningModule):
             self.reference.to(device=self.device, dtype=dtype).eval()
 
     def configure_optimizers(self):
-        hp = self.hparams
         params = [p for p in self.backbone.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        optimizer = torch.optim.AdamW(params, lr=self.optim.lr, weight_decay=self.optim.weight_decay)
         # transformers' warm-up gives lr·k/n at optimizer step k (lr 0 at the first step); started one step in
         # (last_epoch=0, which needs initial_lr) with n = warmup + 1 it gives lr·min(1, (k + 1) / (warmup + 1)):
         # no step at lr 0, the full lr from step ``warmup_steps`` on.
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
-        scheduler = get_constant_schedule_with_warmup(optimizer, max(hp.warmup_steps, 0) + 1, last_epoch=0)
+        scheduler = get_constant_schedule_with_warmup(optimizer, self.optim.warmup_steps + 1, last_epoch=0)
         # ``name``: the tag LearningRateMonitor (the configs' callbacks) logs it under.
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "lr"}}
 
     # ----------------------------------------------------------------- rollouts
     def _generator(self, step: int) -> torch.Generator:
-        seed = self.hparams.seed + step + RANK_SEED_STRIDE * self.global_rank
+        seed = self.sampling.seed + step + RANK_SEED_STRIDE * self.global_rank
         return torch.Generator(device=self.device).manual_seed(seed)
 
     @torch.no_grad()
     def rollout(self, seq: TokenSequence, records: list[QARecord], generator: torch.Generator) -> Rollouts:
         """G sampled completions per prompt of ``seq`` (prefilled once per prompt), decoded and rewarded."""
-        hp = self.hparams
-        G = hp.num_generations
+        sampling = self.sampling
+        G = sampling.num_generations
         self._policy_mode(training=False)  # gradient checkpointing in train mode would switch the KV cache off
         try:
             out = self.backbone.generate(
-                seq, max_new_tokens=hp.max_completion_length, do_sample=True, temperature=hp.temperature,
-                top_p=hp.top_p, num_return_sequences=G, generator=generator,
+                seq, max_new_tokens=sampling.max_completion_length, do_sample=True, temperature=sampling.temperature,
+                top_p=sampling.top_p, num_return_sequences=G, generator=generator,
             )
         finally:
             self._policy_mode(training=True)
@@ -238,7 +189,7 @@ class CGRPOModule(pl.LightningModule):
 
     # ----------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
-        hp = self.hparams
+        objective = self.objective
         records: list[QARecord] = batch["records"]
         if batch.get("failed"):
             self.log("data/failed", float(len(batch["failed"])), on_step=True, reduce_fx="sum", batch_size=1)
@@ -259,28 +210,29 @@ class CGRPOModule(pl.LightningModule):
         student = self.rollout(compressed.sequence, records, generator)
 
         advantages = group_advantages(student.rewards)
-        gaps = compression_gap(teacher_reference(teacher.rewards, hp.gap_reference), student.rewards, hp.tau)
-        shaped = shaped_advantages(advantages, gaps, hp.lam)
+        gaps = compression_gap(teacher_reference(teacher.rewards, objective.gap_reference), student.rewards, objective.tau)
+        shaped = shaped_advantages(advantages, gaps, objective.lam)
         branches = [Branch(student, compressed.sequence, shaped.flatten(), 1.0, is_teacher=False)]
-        if hp.teacher_loss_weight > 0:
+        if objective.teacher_loss_weight > 0:
             teacher_advantages = group_advantages(teacher.rewards).flatten()
-            branches.append(Branch(teacher, full, teacher_advantages, hp.teacher_loss_weight, is_teacher=True))
+            branches.append(Branch(teacher, full, teacher_advantages, objective.teacher_loss_weight, is_teacher=True))
 
         stats = self._optimise(branches, inputs)
         self._log_step(teacher, student, gaps, shaped, compressed.reports, stats, B)
-        if hp.log_completions_every_n_steps and step % hp.log_completions_every_n_steps == 0:
+        every = self.log_completions_every_n_steps
+        if every and step % every == 0:
             self._log_examples(records, teacher, student, step)
         return stats["loss"]
 
     def _optimise(self, branches: list[Branch], inputs: dict) -> dict[str, Tensor]:
         """μ passes of per-rollout micro-batches (forward, loss, backward) and one optimizer step each."""
-        hp = self.hparams
+        objective, max_grad_norm = self.objective, self.optim.max_grad_norm
         optimizer = self.optimizers()
         scheduler = self.lr_schedulers()
         old: dict[tuple[int, int], Tensor] = {}
         ref: dict[tuple[int, int], Tensor] = {}
         loss_sum = kl_sum = clip_sum = token_sum = torch.zeros((), device=self.device)
-        for iteration in range(hp.num_iterations):
+        for iteration in range(objective.num_iterations):
             optimizer.zero_grad()
             prompts = self._prompts_with_grad(branches, inputs)
             jobs = [(k, r) for k, branch in enumerate(branches) for r in range(branch.rollouts.tokens.shape[0])]
@@ -295,8 +247,8 @@ class CGRPOModule(pl.LightningModule):
                             ref[k, r] = self.row_logprobs(branch.prompts, rollouts, r, self.reference)
                 out = policy_loss(
                     logps, old[k, r], branch.advantages[r : r + 1], torch.ones_like(logps, dtype=torch.bool),
-                    ref_logps=ref.get((k, r)), epsilon=hp.epsilon, epsilon_high=hp.epsilon_high, beta=hp.beta,
-                    aggregation=hp.loss_aggregation, total_sequences=rollouts.tokens.shape[0],
+                    ref_logps=ref.get((k, r)), epsilon=objective.epsilon, epsilon_high=objective.epsilon_high,
+                    beta=objective.beta, aggregation=objective.loss_aggregation, total_sequences=rollouts.tokens.shape[0],
                     total_tokens=int(rollouts.lengths.sum()),
                 )
                 retain = bool(prompts) and j < len(jobs) - 1  # the encoder graph is shared by all rows
@@ -306,24 +258,24 @@ class CGRPOModule(pl.LightningModule):
                     kl_sum = kl_sum + out.kl * out.tokens
                     clip_sum = clip_sum + out.clip_ratio * out.tokens
                     token_sum = token_sum + out.tokens
-            if hp.max_grad_norm:
-                self.clip_gradients(optimizer, gradient_clip_val=hp.max_grad_norm, gradient_clip_algorithm="norm")
+            if max_grad_norm:
+                self.clip_gradients(optimizer, gradient_clip_val=max_grad_norm, gradient_clip_algorithm="norm")
             optimizer.step()
             scheduler.step()
         tokens = token_sum.clamp_min(1)
-        return {"loss": loss_sum / hp.num_iterations, "kl": kl_sum / tokens, "clip_ratio": clip_sum / tokens}
+        return {"loss": loss_sum / objective.num_iterations, "kl": kl_sum / tokens, "clip_ratio": clip_sum / tokens}
 
     def row_logprobs(self, seq: TokenSequence, rollouts: Rollouts, row: int, policy: QwenOmniBackbone | None = None) -> Tensor:
         """[1, n] log-probs of rollout ``row``'s n tokens given its own prompt in ``seq`` (prompt ``row // G``),
         under ``policy`` (default: the trained one, with grad)."""
         n = int(rollouts.lengths[row])
-        prompt = seq.sample(row // self.hparams.num_generations)
-        return (policy or self.backbone).completion_logprobs(prompt, rollouts.tokens[row : row + 1, :n], self.hparams.temperature)
+        prompt = seq.sample(row // self.sampling.num_generations)
+        return (policy or self.backbone).completion_logprobs(prompt, rollouts.tokens[row : row + 1, :n], self.sampling.temperature)
 
     def _prompts_with_grad(self, branches: list[Branch], inputs: dict) -> list[TokenSequence]:
         """With trainable encoders: the branches' prompts re-encoded with grad (same decisions: the
         compressor is deterministic given its inputs). Empty when the encoders are frozen."""
-        if self.hparams.freeze_encoders:
+        if self.optim.freeze_encoders:
             return []
         full = self.backbone.encode(inputs, audio_saliency=self.compressor.needs_audio_saliency)
         compressed = self.compressor(full).sequence
@@ -355,7 +307,7 @@ class CGRPOModule(pl.LightningModule):
         experiment = getattr(self.logger, "experiment", None)
         if not hasattr(experiment, "add_text"):
             return
-        G = self.hparams.num_generations
+        G = self.sampling.num_generations
         lines = ["| branch | record | gold | reward | completion |", "|---|---|---|---|---|"]
         for name, r in (("teacher", teacher), ("student", student)):
             for i in range(min(EXAMPLE_ROWS, len(r.texts))):
@@ -363,11 +315,6 @@ class CGRPOModule(pl.LightningModule):
                 record = records[i // G]
                 lines.append(f"| {name} | {record.id} | {record.answer} | {float(r.rewards.flatten()[i]):.2f} | {text} |")
         experiment.add_text("completions", "\n".join(lines), step)
-
-
-def _check(ok: bool, name: str, value, expected: str) -> None:
-    if not ok:
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
 
 
 def export_checkpoint(ckpt_path: str | Path, directory: str | Path) -> Path:
@@ -385,5 +332,10 @@ def export_checkpoint(ckpt_path: str | Path, directory: str | Path) -> Path:
             consolidated = Path(tmp) / "consolidated.ckpt"
             convert_zero_checkpoint_to_fp32_state_dict(ckpt_path, consolidated)
             ckpt_path = consolidated
-        module = CGRPOModule.load_from_checkpoint(ckpt_path, map_location="cpu", beta=0.0)
-        return export_pretrained(module.backbone, module.processor, directory)
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        # The policy alone: no reference model, compressor or rewards to build.
+        backbone, processor, _ = load_backbone(checkpoint["hyper_parameters"]["model"], dtype=torch.float32, device="cpu")
+        prefix = "backbone."
+        policy = {k.removeprefix(prefix): v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+        backbone.load_state_dict(policy)
+        return export_pretrained(backbone, processor, directory)
