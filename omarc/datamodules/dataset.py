@@ -22,6 +22,8 @@ from omarc.datamodules.records import Media, QARecord
 MEDIA_FLAGS_KEY = "media_flags"
 #: Inputs key of each sample's decoded frames [T, 3, H, W] uint8: for pictures of what a compressor kept.
 FRAMES_KEY = "media_frames"
+#: Inputs key of the clip a sample was decoded from (its dataset index): questions of one clip share it.
+CLIP_KEY = "media_clip"
 
 Transform = Callable[[QARecord, Media], dict]
 Collate = Callable[[list[dict]], dict]
@@ -42,7 +44,7 @@ class InputMaker(Protocol):
 
     def __call__(self, prompt: Prompt, media: Media) -> dict[str, Tensor | bool]: ...
 
-    def collate(self, items: list[dict]) -> dict[str, Tensor | bool]: ...
+    def collate(self, items: list[dict], clips: list[int] | None = None) -> dict[str, Tensor | bool]: ...
 
 
 class PromptInputs:
@@ -63,9 +65,11 @@ class PromptInputs:
 
     def collate(self, items: list[dict]) -> dict:
         """The builder's batch plus [B] lists under :data:`MEDIA_FLAGS_KEY` and :data:`FRAMES_KEY`."""
-        side = (MEDIA_FLAGS_KEY, FRAMES_KEY)
-        batch = self.builder.collate([{k: v for k, v in item.items() if k not in side} for item in items])
-        return {**batch, **{k: [item[k] for item in items] for k in side}}
+        side = (MEDIA_FLAGS_KEY, FRAMES_KEY, CLIP_KEY)
+        seen: dict[object, int] = {}
+        clips = [seen.setdefault(item.get(CLIP_KEY, object()), len(seen)) for item in items]
+        batch = self.builder.collate([{k: v for k, v in item.items() if k not in side} for item in items], clips=clips)
+        return {**batch, **{k: [item[k] for item in items] for k in side[:2]}}
 
 
 @dataclass
@@ -108,11 +112,12 @@ class QADataset(Dataset):
         except Exception as e:  # noqa: BLE001 - any decoding failure is this clip's, not the run's
             message = str(e) if isinstance(e, MediaError) else f"{first.video_path}: {type(e).__name__}: {e}"
             return [Item(entry.id, entry, error=f"{entry.id}: {message}") for entry in group]
-        return [self._item(entry, media) for entry in group]
+        return [self._item(entry, media, index) for entry in group]
 
-    def _item(self, entry: QARecord, media: Media) -> Item:
+    def _item(self, entry: QARecord, media: Media, clip: int) -> Item:
         try:
-            return Item(entry.id, entry, inputs=self.transform(entry, media))
+            inputs = self.transform(entry, media)
+            return Item(entry.id, entry, inputs={**inputs, CLIP_KEY: clip} if isinstance(inputs, dict) else inputs)
         except Exception as e:  # noqa: BLE001 - e.g. a prompt too long for the processor
             return Item(entry.id, entry, error=f"{entry.id}: transform failed on {entry.video_path} ({type(e).__name__}: {e})")
 

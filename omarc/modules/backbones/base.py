@@ -13,6 +13,10 @@ from torch import Tensor, nn
 
 from omarc.strategies.sequence import TokenSequence
 
+#: Batch key [B] long, present when questions share a clip: the row of the batch's media tensors (one
+#: row per distinct clip) that each sample reads.
+MEDIA_INDEX_KEY = "media_index"
+
 
 def synchronize(device: torch.device) -> None:
     """Wait for the accelerator's queued work (a no-op on the CPU), so host timers measure it."""

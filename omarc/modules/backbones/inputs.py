@@ -15,6 +15,7 @@ from transformers import ProcessorMixin
 
 from omarc.datamodules.prompts import Prompt
 from omarc.datamodules.records import Media
+from omarc.modules.backbones.base import MEDIA_INDEX_KEY
 from omarc.modules.backbones.families import family_spec
 
 # Per-token keys padded on the left in a batch, with their padding value (None: the tokenizer's pad id).
@@ -101,10 +102,14 @@ class InputBuilder:
         item["use_audio_in_video"] = in_video
         return item
 
-    def collate(self, items: list[dict]) -> dict[str, Tensor | bool]:
+    def collate(self, items: list[dict], clips: list[int] | None = None) -> dict[str, Tensor | bool]:
         """Batch samples: token tensors LEFT-padded to [B, L]; media tensors concatenated in order.
 
-        Audio features are right-padded along time first (masked out by feature_attention_mask).
+        ``clips``: per sample, which clip its media comes from (numbered in order of first
+        appearance). Samples of one clip (several questions on one video) have the same media
+        tensors: they are batched once, and :data:`MEDIA_INDEX_KEY` [B] says which media row each
+        sample reads (absent when every sample has its own clip). Audio features are right-padded
+        along time first (masked out by feature_attention_mask).
         """
         if not items:
             raise ValueError("collate got an empty list of samples")
@@ -121,9 +126,15 @@ class InputBuilder:
             for i, row in enumerate(rows):
                 out[i, length - row.shape[0]:] = row
             batch[key] = out
+        clips = list(range(len(items))) if clips is None else clips
+        if sorted(set(clips)) != list(range(len(set(clips)))) or len(clips) != len(items):
+            raise ValueError(f"clips must give each sample's clip as 0 … n-1, got {clips}")
+        firsts = [items[clips.index(c)] for c in range(len(set(clips)))]
+        if len(firsts) < len(items):
+            batch[MEDIA_INDEX_KEY] = torch.tensor(clips, dtype=torch.long)
         media_keys = dict.fromkeys(k for item in items for k in item if k not in batch)
         for key in media_keys:
-            parts = [item[key] for item in items if key in item]
+            parts = [item[key] for item in firsts if key in item]
             if key in _AUDIO_KEYS:
                 frames = max(p.shape[-1] for p in parts)
                 parts = [torch.nn.functional.pad(p, (0, frames - p.shape[-1])) for p in parts]

@@ -17,7 +17,7 @@ from einops import repeat
 from torch import Tensor, nn
 from transformers import DynamicCache, PreTrainedModel
 
-from omarc.modules.backbones.base import Generation, OmniBackbone, timed
+from omarc.modules.backbones.base import MEDIA_INDEX_KEY, Generation, OmniBackbone, timed
 from omarc.modules.backbones.saliency import AudioSaliencyHook
 from omarc.modules.backbones.sampling import next_token, token_logprobs
 from omarc.strategies.sequence import Modality, TokenSequence, pack
@@ -134,7 +134,8 @@ class QwenOmniBackbone(OmniBackbone):
         """Processor batch -> the uncompressed :class:`TokenSequence` (encoder outputs in place).
 
         Positions come from the model's own ``get_rope_index`` on the uncompressed ids, so they
-        are exactly those of ``thinker.forward``.
+        are exactly those of ``thinker.forward``. With :data:`MEDIA_INDEX_KEY` (questions sharing a
+        clip) the encoders run once per distinct clip and each sample takes its clip's outputs.
         """
         for name in ("input_ids", "attention_mask", "query_mask"):
             if name not in batch:
@@ -144,11 +145,13 @@ class QwenOmniBackbone(OmniBackbone):
         attention_mask = batch["attention_mask"].to(device).bool()
         audio_mask = (input_ids == self.audio_token_id) & attention_mask
         video_mask = (input_ids == self.video_token_id) & attention_mask
-        embeds, saliency = self._place_audio(batch, self.embed(input_ids), audio_mask, audio_saliency)
-        embeds, companions = self._place_video(batch, embeds, video_mask)
-        grid, second_per_grid = (_on(batch.get(key), device) for key in ("video_grid_thw", "video_second_per_grid"))
+        index = _on(batch.get(MEDIA_INDEX_KEY), device)
+        embeds, saliency = self._place_audio(batch, self.embed(input_ids), audio_mask, audio_saliency, index)
+        embeds, companions = self._place_video(batch, embeds, video_mask, index)
+        grid, second_per_grid = (_rows(_on(batch.get(key), device), index)
+                                 for key in ("video_grid_thw", "video_second_per_grid"))
         has_audio = batch.get("input_features") is not None
-        feature_lens = batch["feature_attention_mask"].to(device).sum(-1) if has_audio else None
+        feature_lens = _rows(batch["feature_attention_mask"].to(device), index).sum(-1) if has_audio else None
         positions, _ = self.thinker.model.get_rope_index(
             input_ids,
             None,
@@ -178,7 +181,7 @@ class QwenOmniBackbone(OmniBackbone):
         )
 
     def _place_audio(
-        self, batch: dict[str, Tensor], embeds: Tensor, audio_mask: Tensor, audio_saliency: bool
+        self, batch: dict[str, Tensor], embeds: Tensor, audio_mask: Tensor, audio_saliency: bool, index: Tensor | None
     ) -> tuple[Tensor, Tensor | None]:
         """Audio tower outputs written into the audio placeholders; saliency [B, L] when asked."""
         saliency = torch.zeros(audio_mask.shape, dtype=torch.float32, device=embeds.device) if audio_saliency else None
@@ -188,13 +191,15 @@ class QwenOmniBackbone(OmniBackbone):
             return embeds, saliency
         feature_mask = batch["feature_attention_mask"].to(embeds.device)
         audio, scores = self._audio_features(batch["input_features"].to(embeds.device), feature_mask, audio_saliency)
+        audio = _per_sample(audio, audio_mask, index)
+        scores = None if scores is None else _per_sample(scores, audio_mask, index)
         self._check_count("audio", audio.shape[0], audio_mask)
         if scores is not None:
             saliency[audio_mask] = scores
         return embeds.masked_scatter(audio_mask[..., None], audio.to(embeds.dtype)), saliency
 
     def _place_video(
-        self, batch: dict[str, Tensor], embeds: Tensor, video_mask: Tensor
+        self, batch: dict[str, Tensor], embeds: Tensor, video_mask: Tensor, index: Tensor | None
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """Vision tower outputs written into the video placeholders; companions [B, L, D] zero elsewhere."""
         if batch.get("pixel_values_videos") is None:
@@ -203,6 +208,8 @@ class QwenOmniBackbone(OmniBackbone):
             return embeds, {}
         device = embeds.device
         video, levels = self.video_features(batch["pixel_values_videos"].to(device), batch["video_grid_thw"].to(device))
+        video = _per_sample(video, video_mask, index)
+        levels = {name: _per_sample(f, video_mask, index) for name, f in levels.items()}
         self._check_count("video", video.shape[0], video_mask)
         mask = video_mask[..., None]
         companions = {
@@ -372,6 +379,31 @@ class QwenOmniBackbone(OmniBackbone):
             **self.prefill_extras(seq, extra_tokens=T),
         )
         return token_logprobs(self.lm_head(hidden[:, L - 1 : L + T - 1]), completions, temperature)
+
+
+def _rows(value: Tensor | None, index: Tensor | None) -> Tensor | None:
+    """Per-clip rows -> per-sample rows (sample b takes row ``index[b]``); unchanged without an index."""
+    return value if value is None or index is None else value[index]
+
+
+def _per_sample(features: Tensor, mask: Tensor, index: Tensor | None) -> Tensor:
+    """Encoder outputs of the distinct clips, concatenated [ΣN_clip, ...] -> those of every sample in
+    placeholder order [ΣN_b, ...], sample b taking clip ``index[b]``'s ``mask[b].sum()`` tokens."""
+    if index is None or features.shape[0] != int(mask[_first_of_each(index)].sum()):
+        return features  # one clip per sample (a count mismatch is reported by the caller)
+    counts = mask.sum(-1)
+    clip_counts = counts[_first_of_each(index)]
+    clip_starts = clip_counts.cumsum(0) - clip_counts
+    sample_starts = counts.cumsum(0) - counts
+    within = torch.arange(int(counts.sum()), device=features.device) - sample_starts.repeat_interleave(counts)
+    return features[clip_starts[index].repeat_interleave(counts) + within]
+
+
+def _first_of_each(index: Tensor) -> Tensor:
+    """[n] the first sample of each clip 0 … n-1."""
+    n = int(index.max()) + 1
+    first = torch.full((n,), index.numel(), dtype=torch.long, device=index.device)
+    return first.scatter_reduce(0, index, torch.arange(index.numel(), device=index.device), reduce="amin")
 
 
 def _on(value: Tensor | None, device: torch.device) -> Tensor | None:
