@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Callable
 
 from omarc.datamodules import dailyomni, omnivideobench, ugc_avqa, worldsense
-from omarc.datamodules.common import ReadResult
-from omarc.datamodules.prompts import PROMPT_STYLES, Prompt, default_prompt, reasoning_prompt
-from omarc.datamodules.records import QARecord
+from omarc.datamodules.prompts import PROMPT_STYLES, default_prompt, reasoning_prompt
+from omarc.datamodules.records import Prompt, QARecord, ReadResult
 
 Reader = Callable[[Path, str], ReadResult]
 

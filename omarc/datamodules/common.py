@@ -4,36 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omarc.datamodules.records import LETTERS, QARecord
+from omarc.datamodules.records import LETTERS, ReadIssue, RecordError
 
 # "A. x", "A.x", "A x", "A: x", "A) x", "(A) x"; a bare letter followed by a word needs the space.
 _PREFIX = re.compile(r"^\s*(?:\(([A-J])\)|([A-J])\s*[.:)](?!\d)|([A-J])\s+(?=\S))\s*")
-
-
-class RecordError(ValueError):
-    """A malformed annotation record; the message names the field."""
-
-
-@dataclass
-class ReadIssue:
-    """A record that could not be read; it is reported and counted as failed, never dropped silently."""
-
-    id: str
-    message: str
-    category: str = ""
-
-
-@dataclass
-class ReadResult:
-    """What a reader returns: good records, per-record issues, and notes about the folder as a whole."""
-
-    records: list[QARecord] = field(default_factory=list)
-    issues: list[ReadIssue] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 def strip_option_prefix(option: str) -> tuple[str | None, str]:

@@ -7,9 +7,8 @@ from typing import Any, Callable, Sequence
 
 from torch.utils.data import Dataset, DistributedSampler
 
-from omarc.datamodules.common import ReadIssue
 from omarc.datamodules.media import MediaError
-from omarc.datamodules.records import Media, QARecord
+from omarc.datamodules.records import Media, QARecord, ReadIssue
 
 Transform = Callable[[QARecord, Media], dict]
 Collate = Callable[[list[dict]], dict]

@@ -21,8 +21,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from omarc.datamodules.common import (
-    ReadResult,
-    RecordError,
     as_list,
     check_answer,
     get_field,
@@ -32,7 +30,7 @@ from omarc.datamodules.common import (
     parse_options,
     require_split,
 )
-from omarc.datamodules.records import EVIDENCE_FIELD, QARecord, parse_evidence
+from omarc.datamodules.records import EVIDENCE_FIELD, QARecord, ReadResult, RecordError, parse_evidence
 
 NAME = "ugc_avqa"
 SPLITS = ("test", "train")

@@ -10,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from omarc.datamodules.common import (
-    ReadResult,
-    RecordError,
     check_answer,
     get_field,
     issue,
@@ -20,8 +18,8 @@ from omarc.datamodules.common import (
     parse_options,
     require_split,
 )
-from omarc.datamodules.prompts import Prompt, letter_list, raw_options
-from omarc.datamodules.records import EVIDENCE_FIELD, QARecord, parse_evidence
+from omarc.datamodules.prompts import letter_list, raw_options
+from omarc.datamodules.records import EVIDENCE_FIELD, Prompt, QARecord, ReadResult, RecordError, parse_evidence
 
 NAME = "worldsense"
 ANNOTATIONS = "worldsense_qa.json"

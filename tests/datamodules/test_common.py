@@ -1,6 +1,7 @@
 import pytest
 
-from omarc.datamodules.common import RecordError, check_answer, get_field, parse_duration, parse_options, strip_option_prefix
+from omarc.datamodules.common import check_answer, get_field, parse_duration, parse_options, strip_option_prefix
+from omarc.datamodules.records import RecordError
 
 
 @pytest.mark.parametrize("raw", ["B. a dog", "B.a dog", "B a dog", "B: a dog", "(B) a dog", "B) a dog", "  B .  a dog "])
