@@ -7,20 +7,22 @@ Row fields: ``Question``, ``Choice`` (["A. ...", ...]), ``Answer`` (letter), ``v
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from omarc.datamodules.common import (
+    RowLabel,
     as_list,
-    check_answer,
     get_field,
-    issue,
     load_json,
     parse_duration,
-    parse_options,
+    qa_record,
+    read_records,
     require_split,
 )
 from omarc.datamodules.prompts import QWEN_OMNI_SYSTEM, letter_list, raw_options
-from omarc.datamodules.records import EVIDENCE_FIELD, Prompt, QARecord, ReadResult, RecordError, parse_evidence
+from omarc.datamodules.records import EVIDENCE_FIELD, Prompt, QARecord, ReadResult
 
 NAME = "dailyomni"
 ANNOTATIONS = "qa.json"
@@ -39,43 +41,35 @@ def read(root: str | Path, split: str = "test") -> ReadResult:
     require_split(NAME, split)
     root = Path(root)
     path = root / ANNOTATIONS
-    result = ReadResult()
-    per_video: dict[str, int] = {}
-    for i, row in enumerate(as_list(load_json(path), path)):
-        rid, category = None, ""
-        try:
-            video_id = str(get_field(row, "video_id"))
-            per_video[video_id] = per_video.get(video_id, 0) + 1
-            rid = f"{video_id}_{per_video[video_id] - 1}"
-            category = str(get_field(row, "Type", required=False, default=""))
-            raw = get_field(row, "Choice", "Choices", "options")
-            options = parse_options(raw)
-            video, audio = video_files(root, video_id)
-            duration = get_field(row, "video_duration", required=False)
-            result.records.append(
-                QARecord(
-                    id=rid,
-                    benchmark=NAME,
-                    video_path=video,
-                    audio_path=audio,
-                    question=str(get_field(row, "Question")),
-                    options=options,
-                    raw_options=list(raw),
-                    answer=check_answer(get_field(row, "Answer"), options),
-                    category=category,
-                    duration=parse_duration(duration),
-                    evidence=parse_evidence(get_field(row, EVIDENCE_FIELD, required=False)),
-                    extra={
-                        "video_category": get_field(row, "video_category", required=False, default=""),
-                        "duration_group": str(duration) if duration is not None else "",
-                        "content_parent_category": get_field(row, "content_parent_category", required=False, default=""),
-                        "content_fine_category": get_field(row, "content_fine_category", required=False, default=""),
-                    },
-                )
-            )
-        except RecordError as e:
-            result.issues.append(issue(path, i, rid, e, category))
-    return result
+    per_video: Counter[str] = Counter()
+
+    def build(row: Any, label: RowLabel) -> QARecord:
+        video_id = str(get_field(row, "video_id"))
+        label.id = f"{video_id}_{per_video[video_id]}"
+        per_video[video_id] += 1
+        label.category = str(get_field(row, "Type", required=False, default=""))
+        video, audio = video_files(root, video_id)
+        duration = get_field(row, "video_duration", required=False)
+        return qa_record(
+            id=label.id,
+            benchmark=NAME,
+            video_path=video,
+            audio_path=audio,
+            question=str(get_field(row, "Question")),
+            raw_options=get_field(row, "Choice", "Choices", "options"),
+            answer=get_field(row, "Answer"),
+            category=label.category,
+            duration=parse_duration(duration),
+            evidence=get_field(row, EVIDENCE_FIELD, required=False),
+            extra={
+                "video_category": get_field(row, "video_category", required=False, default=""),
+                "duration_group": str(duration) if duration is not None else "",
+                "content_parent_category": get_field(row, "content_parent_category", required=False, default=""),
+                "content_fine_category": get_field(row, "content_fine_category", required=False, default=""),
+            },
+        )
+
+    return read_records(path, as_list(load_json(path), path), build)
 
 
 def official_prompt(record: QARecord) -> Prompt:

@@ -7,19 +7,21 @@ each ``{task_domain, task_type, question, candidates: ["A. ...", ...], answer}``
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from omarc.datamodules.common import (
-    check_answer,
+    RowLabel,
     get_field,
-    issue,
     load_json,
     parse_duration,
-    parse_options,
+    qa_record,
+    read_records,
     require_split,
 )
 from omarc.datamodules.prompts import letter_list, raw_options
-from omarc.datamodules.records import EVIDENCE_FIELD, Prompt, QARecord, ReadResult, RecordError, parse_evidence
+from omarc.datamodules.records import EVIDENCE_FIELD, Prompt, QARecord, ReadResult
 
 NAME = "worldsense"
 ANNOTATIONS = "worldsense_qa.json"
@@ -31,56 +33,50 @@ WORLDSENSE_SYSTEM = (
     "select the best option that accurately addresses the question."
 )
 
+
 def read(root: str | Path, split: str = "test") -> ReadResult:
     """All WorldSense tasks under ``root``; ``category`` is ``task_type``, the other groups in ``extra``."""
     require_split(NAME, split)
     root = Path(root)
     path = root / ANNOTATIONS
     data = load_json(path)
-    items = data.items() if isinstance(data, dict) else ((None, v) for v in data)
-    result = ReadResult()
-    index = 0
-    for key, video in items:
-        try:
-            video_id = str(get_field(video, "video_id", required=key is None, default=key))
-            tasks = [k for k in video if k.lower().startswith("task") and k[4:].isdigit()]
-            shared = {
-                "duration_group": get_field(video, "duration", required=False, default=""),
-                "domain": get_field(video, "domain", required=False, default=""),
-                "sub_category": get_field(video, "sub_category", required=False, default=""),
-                "audio_class": list(get_field(video, "audio_class", required=False, default=[]) or []),
-            }
-            seconds = parse_duration(get_field(video, "video_duration", required=False))
-        except RecordError as e:
-            result.issues.append(issue(path, index, key, e))
-            index += 1
-            continue
-        for task in tasks:
-            rid, category = f"{video_id}_{task}", ""
-            try:
-                row = video[task]
-                category = str(get_field(row, "task_type", required=False, default=""))
-                raw = get_field(row, "candidates", "options")
-                options = parse_options(raw)
-                result.records.append(
-                    QARecord(
-                        id=rid,
-                        benchmark=NAME,
-                        video_path=root / "videos" / f"{video_id}.mp4",
-                        question=str(get_field(row, "question")),
-                        options=options,
-                        raw_options=list(raw),
-                        answer=check_answer(get_field(row, "answer"), options),
-                        category=category,
-                        duration=seconds,
-                        evidence=parse_evidence(get_field(row, EVIDENCE_FIELD, required=False)),
-                        extra={"task_domain": get_field(row, "task_domain", required=False, default=""), **shared},
-                    )
-                )
-            except RecordError as e:
-                result.issues.append(issue(path, index, rid, e, category))
-            index += 1
-    return result
+    videos = data.items() if isinstance(data, dict) else ((None, v) for v in data)
+    rows = [(key, video, task) for key, video in videos for task in _task_keys(video)]
+    return read_records(path, rows, partial(_record, root))
+
+
+def _task_keys(video: Any) -> list[str | None]:
+    """A video's QA keys (``task0``, ``task1``, …) in file order; ``[None]`` when it is not an object (one issue)."""
+    if not isinstance(video, dict):
+        return [None]
+    return [k for k in video if k.lower().startswith("task") and k[4:].isdigit()]
+
+
+def _record(root: Path, row: tuple[str | None, Any, str | None], label: RowLabel) -> QARecord:
+    key, video, task = row
+    label.id = key
+    video_id = str(get_field(video, "video_id", required=key is None, default=key))
+    label.id = f"{video_id}_{task}"
+    question = video[task]
+    label.category = str(get_field(question, "task_type", required=False, default=""))
+    return qa_record(
+        id=label.id,
+        benchmark=NAME,
+        video_path=root / "videos" / f"{video_id}.mp4",
+        question=str(get_field(question, "question")),
+        raw_options=get_field(question, "candidates", "options"),
+        answer=get_field(question, "answer"),
+        category=label.category,
+        duration=parse_duration(get_field(video, "video_duration", required=False)),
+        evidence=get_field(question, EVIDENCE_FIELD, required=False),
+        extra={
+            "task_domain": get_field(question, "task_domain", required=False, default=""),
+            "duration_group": get_field(video, "duration", required=False, default=""),
+            "domain": get_field(video, "domain", required=False, default=""),
+            "sub_category": get_field(video, "sub_category", required=False, default=""),
+            "audio_class": list(get_field(video, "audio_class", required=False, default=[]) or []),
+        },
+    )
 
 
 def official_prompt(record: QARecord) -> Prompt:
