@@ -153,9 +153,3 @@ def qa_record(*, raw_options: Any, answer: Any, evidence: Any = None, **fields: 
     options = parse_options(raw_options)
     return QARecord(options=options, raw_options=list(raw_options), answer=check_answer(answer, options),
                     evidence=parse_evidence(evidence), **fields)
-
-
-def require_split(benchmark: str, split: str, available: tuple[str, ...] = ("test",)) -> None:
-    """Benchmarks published as one evaluation set have only the ``test`` split."""
-    if split not in available:
-        raise ValueError(f"{benchmark} has no {split!r} split; available: {', '.join(available)}")

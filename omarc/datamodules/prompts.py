@@ -6,7 +6,7 @@ places the video (with its audio) first in the user turn.
 
 Styles (``PROMPT_STYLES``):
 
-- ``official``: the benchmark's own evaluation wording (``official_prompt`` in its reader module,
+- ``official``: the benchmark's own evaluation wording (its ``Benchmark.official_prompt``, through
   :func:`omarc.datamodules.benchmarks.build_prompt`); benchmarks without one (UGC-AVQA) use ``default``.
 - ``default``: lettered options and "answer with the option's letter".
 - ``reasoning``: ``<think>…</think><answer>X</answer>``, the format C-GRPO rewards.

@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from omarc.datamodules.benchmark import CATEGORY, Benchmark
 from omarc.datamodules.common import (
     RowLabel,
     as_list,
@@ -31,17 +32,10 @@ from omarc.datamodules.common import (
     qa_record,
     question_rows,
     read_records,
-    require_split,
     video_questions,
 )
 from omarc.datamodules.records import EVIDENCE_FIELD, QARecord, ReadResult, RecordError
 
-NAME = "ugc_avqa"
-SPLITS = ("test", "train")
-#: The annotation file of a split.
-ANNOTATIONS = "ugc_avqa_{split}.json"
-#: What identifies a UGC-AVQA folder: these names (glob patterns) are all in it.
-LAYOUT = (ANNOTATIONS.format(split="*"),)
 CATEGORIES = ("AVEP", "AVST", "CSAVA", "FGAVC")
 CATEGORY_ALIASES = {
     "avep": "AVEP",
@@ -59,10 +53,6 @@ CATEGORY_ALIASES = {
 }
 
 
-def annotations(split: str) -> str:
-    return ANNOTATIONS.format(split=split)
-
-
 def canonical_category(name: str) -> str:
     """``"Scene Shift"`` -> ``"AVST"``; unknown names are an error listing the four categories."""
     code = CATEGORY_ALIASES.get(" ".join(str(name).lower().split()))
@@ -71,46 +61,52 @@ def canonical_category(name: str) -> str:
     return code
 
 
-def read(root: str | Path, split: str = "test") -> ReadResult:
-    """UGC-AVQA questions of ``split`` under ``root``; missing videos are summarised in ``notes``."""
-    require_split(NAME, split, SPLITS)
-    root = Path(root)
-    path = root / annotations(split)
-    data = load_json(path)
-    videos = get_field(data, "videos") if isinstance(data, dict) and data else as_list(data, path)
-    result = read_records(path, question_rows(videos), partial(_record, root, split))
-    by_file: dict[Path, list[QARecord]] = {}
-    for record in result.records:
-        by_file.setdefault(record.video_path, []).append(record)
-    missing = {file: records for file, records in by_file.items() if not file.is_file()}
-    if missing:
-        result.records = [r for r in result.records if r.video_path not in missing]
-        listed = [f"{file.relative_to(root)} ({records[0].extra['url'] or 'no url'}, {len(records)} questions)"
-                  for file, records in missing.items()]
-        result.notes.append(
-            f"UGC-AVQA {split}: {len(missing)} of {len(videos)} videos are missing under {root}; their questions "
-            f"are left out (download them from their URLs): " + "; ".join(listed)
+class UgcAvqa(Benchmark):
+    """UGC-AVQA (our schema); ``category`` is the canonical code, sub-scores per ``category``.
+    It publishes no prompt of its own (the default wording is used)."""
+
+    name = "ugc_avqa"
+    annotations = "ugc_avqa_{split}.json"
+    layout = ("ugc_avqa_*.json",)
+    splits = ("test", "train")
+    groups = {"category": CATEGORY}
+
+    def read_file(self, root: Path, path: Path, split: str) -> ReadResult:
+        """Missing videos leave their questions out and are summarised in ``notes``."""
+        data = load_json(path)
+        videos = get_field(data, "videos") if isinstance(data, dict) and data else as_list(data, path)
+        result = read_records(path, question_rows(videos), partial(self._record, root, split))
+        by_file: dict[Path, list[QARecord]] = {}
+        for record in result.records:
+            by_file.setdefault(record.video_path, []).append(record)
+        missing = {file: records for file, records in by_file.items() if not file.is_file()}
+        if missing:
+            result.records = [r for r in result.records if r.video_path not in missing]
+            listed = [f"{file.relative_to(root)} ({records[0].extra['url'] or 'no url'}, {len(records)} questions)"
+                      for file, records in missing.items()]
+            result.notes.append(
+                f"UGC-AVQA {split}: {len(missing)} of {len(videos)} videos are missing under {root}; their questions "
+                f"are left out (download them from their URLs): " + "; ".join(listed)
+            )
+        return result
+
+    def _record(self, root: Path, split: str, row: tuple[int, Any, int | None], label: RowLabel) -> QARecord:
+        v, video, q = row
+        label.id = f"video {v}" if q is None else f"video {v} question {q}"
+        question = video_questions(video)[q]
+        video_id = str(get_field(video, "id", "video_id"))
+        label.id = str(get_field(question, "id", required=False, default=f"{video_id}_{q}"))
+        source = str(get_field(question, "category"))
+        label.category = canonical_category(source)
+        return qa_record(
+            id=label.id,
+            benchmark=self.name,
+            video_path=root / str(get_field(video, "file", required=False, default=f"videos/{video_id}.mp4")),
+            question=str(get_field(question, "question")),
+            raw_options=get_field(question, "options"),
+            answer=get_field(question, "answer"),
+            category=label.category,
+            duration=parse_duration(get_field(video, "duration", required=False)),
+            evidence=get_field(question, EVIDENCE_FIELD, required=False),
+            extra={"split": split, "source_category": source, "url": get_field(video, "url", required=False, default="")},
         )
-    return result
-
-
-def _record(root: Path, split: str, row: tuple[int, Any, int | None], label: RowLabel) -> QARecord:
-    v, video, q = row
-    label.id = f"video {v}" if q is None else f"video {v} question {q}"
-    question = video_questions(video)[q]
-    video_id = str(get_field(video, "id", "video_id"))
-    label.id = str(get_field(question, "id", required=False, default=f"{video_id}_{q}"))
-    source = str(get_field(question, "category"))
-    label.category = canonical_category(source)
-    return qa_record(
-        id=label.id,
-        benchmark=NAME,
-        video_path=root / str(get_field(video, "file", required=False, default=f"videos/{video_id}.mp4")),
-        question=str(get_field(question, "question")),
-        raw_options=get_field(question, "options"),
-        answer=get_field(question, "answer"),
-        category=label.category,
-        duration=parse_duration(get_field(video, "duration", required=False)),
-        evidence=get_field(question, EVIDENCE_FIELD, required=False),
-        extra={"split": split, "source_category": source, "url": get_field(video, "url", required=False, default="")},
-    )

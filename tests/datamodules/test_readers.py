@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from omarc.datamodules.benchmarks import ANNOTATIONS, BENCHMARKS, benchmark_name, read_benchmark
+from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name, read_benchmark
 from omarc.datamodules.generate import CATEGORIES, HIGH_BEEP, generate_benchmark, pair, question_direction
 from omarc.datamodules.ugc_avqa import canonical_category
 
@@ -98,7 +98,7 @@ def test_a_bad_video_field_fails_each_of_its_questions_under_its_own_id(generate
 @pytest.mark.parametrize("empty", ["[]", "{}"])
 @pytest.mark.parametrize("name", list(BENCHMARKS))
 def test_annotation_file_without_questions_is_an_error_naming_it(tmp_path, name, empty):
-    path = tmp_path / ANNOTATIONS[name].format(split="test")
+    path = tmp_path / BENCHMARKS[name].annotation_file("test")
     path.write_text(empty)
     with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: no questions in the annotation file$"):
         read_benchmark(name, tmp_path)
