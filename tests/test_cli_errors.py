@@ -1,5 +1,6 @@
 """A bad option or config value is one line on stderr and exit status 2; ``--debug`` shows the traceback."""
 
+import json
 import os
 import subprocess
 import sys
@@ -89,7 +90,8 @@ def test_errors_while_running_keep_their_traceback(tmp_path, monkeypatch):
     monkeypatch.setattr(OmniQAEvaluator, "setup", fail)
     folder = tmp_path / "worldsense"
     folder.mkdir()
-    (folder / "worldsense_qa.json").write_text("{}")
+    question = {"question": "q", "candidates": ["A. x", "B. y"], "answer": "A"}
+    (folder / "worldsense_qa.json").write_text(json.dumps({"v1": {"task0": question}}))
     monkeypatch.setattr(sys, "argv", ["omarc", "test", "--data", str(folder), "--trainer.logger", "false"])
     with pytest.raises(ValueError, match="a bug while running"):
         main()

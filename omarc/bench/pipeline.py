@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from omarc.datamodules.media import decode_media
-from omarc.datamodules.prompts import Prompt
+from omarc.datamodules.records import Prompt
 from omarc.modules.backbones.base import OmniBackbone, timed
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.strategies import Compressor, Modality

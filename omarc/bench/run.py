@@ -19,7 +19,8 @@ from omarc.bench.pipeline import STAGES, PassTiming, timed_pass
 from omarc.bench.report import markdown_table, speedup_plot
 from omarc.bench.stats import summarize
 from omarc.datamodules.generate import generate_benchmark
-from omarc.datamodules.prompts import QWEN_OMNI_SYSTEM, Prompt
+from omarc.datamodules.prompts import QWEN_OMNI_SYSTEM
+from omarc.datamodules.records import Prompt
 from omarc.modules.backbones.base import OmniBackbone
 from omarc.modules.backbones.default_model import DEFAULT_MODEL
 from omarc.modules.backbones.inputs import InputBuilder

@@ -1,39 +1,17 @@
-"""Helpers every benchmark reader shares: option prefixes, durations, tolerant keys, read issues."""
+"""Helpers every benchmark reader shares: option prefixes, durations, tolerant keys, rows to records or issues."""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
-from omarc.datamodules.records import LETTERS, QARecord
+from omarc.datamodules.records import LETTERS, QARecord, ReadIssue, ReadResult, RecordError, parse_evidence
 
 # "A. x", "A.x", "A x", "A: x", "A) x", "(A) x"; a bare letter followed by a word needs the space.
 _PREFIX = re.compile(r"^\s*(?:\(([A-J])\)|([A-J])\s*[.:)](?!\d)|([A-J])\s+(?=\S))\s*")
-
-
-class RecordError(ValueError):
-    """A malformed annotation record; the message names the field."""
-
-
-@dataclass
-class ReadIssue:
-    """A record that could not be read; it is reported and counted as failed, never dropped silently."""
-
-    id: str
-    message: str
-    category: str = ""
-
-
-@dataclass
-class ReadResult:
-    """What a reader returns: good records, per-record issues, and notes about the folder as a whole."""
-
-    records: list[QARecord] = field(default_factory=list)
-    issues: list[ReadIssue] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 def strip_option_prefix(option: str) -> tuple[str | None, str]:
@@ -123,13 +101,55 @@ def as_list(data: Any, path: Path) -> list:
     raise ValueError(f"{path}: expected a JSON list or object at the top level, got {type(data).__name__}")
 
 
-def issue(path: Path, index: int, rid: str | None, error: Exception, category: str = "") -> ReadIssue:
-    """A :class:`ReadIssue` whose message names the file, the record's index and id, and the field."""
-    name = rid if rid else f"record {index}"
-    return ReadIssue(id=name, message=f"{path}: record {index} ({name}): {error}", category=category)
+@dataclass
+class RowLabel:
+    """What a read issue calls a row: its record id (None: its index) and category, as far as known."""
+
+    id: str | None = None
+    category: str = ""
 
 
-def require_split(benchmark: str, split: str, available: tuple[str, ...] = ("test",)) -> None:
-    """Benchmarks published as one evaluation set have only the ``test`` split."""
-    if split not in available:
-        raise ValueError(f"{benchmark} has no {split!r} split; available: {', '.join(available)}")
+def read_records(path: Path, rows: Sequence[Any], build: Callable[[Any, RowLabel], QARecord]) -> ReadResult:
+    """The records ``build(row, label)`` makes of ``rows``, the questions of annotation file ``path`` in order.
+
+    A row whose ``build`` raises :class:`RecordError` becomes a :class:`ReadIssue` whose message names the
+    file, the row's index, the id ``build`` had set on ``label`` by then (else ``record <index>``) and
+    the field; the other rows still load. No rows at all is a ValueError naming the file.
+    """
+    if not rows:
+        raise ValueError(f"{path}: no questions in the annotation file")
+    result = ReadResult()
+    for index, row in enumerate(rows):
+        label = RowLabel()
+        try:
+            result.records.append(build(row, label))
+        except RecordError as e:
+            name = label.id or f"record {index}"
+            result.issues.append(ReadIssue(id=name, message=f"{path}: record {index} ({name}): {e}", category=label.category))
+    return result
+
+
+def question_rows(videos: list) -> list[tuple[int, Any, int | None]]:
+    """``(video index, video, question index)`` per question of ``videos``, each an object with a
+    ``questions`` list; a video without such a list is one row, question index None (one read issue)."""
+    rows = []
+    for v, video in enumerate(videos):
+        questions = get_field(video, "questions", required=False) if isinstance(video, dict) else None
+        rows += [(v, video, q) for q in range(len(questions))] if isinstance(questions, list) else [(v, video, None)]
+    return rows
+
+
+def video_questions(video: Any) -> list:
+    """A video's ``questions`` list; a :class:`RecordError` when it is missing or not a list."""
+    questions = get_field(video, "questions")
+    if not isinstance(questions, list):
+        raise RecordError(f"field 'questions' must be a list, got {type(questions).__name__}")
+    return questions
+
+
+def qa_record(*, raw_options: Any, answer: Any, evidence: Any = None, **fields: Any) -> QARecord:
+    """A :class:`QARecord` from a row's published options (prefixes stripped), answer (the letter checked)
+    and ``evidence`` field (parsed; None when absent), with the reader's other ``fields``."""
+    options = parse_options(raw_options)
+    return QARecord(options=options, raw_options=list(raw_options), answer=check_answer(answer, options),
+                    evidence=parse_evidence(evidence), **fields)

@@ -7,27 +7,14 @@ Row fields: ``Question``, ``Choice`` (["A. ...", ...]), ``Answer`` (letter), ``v
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from omarc.datamodules.common import (
-    ReadResult,
-    RecordError,
-    as_list,
-    check_answer,
-    get_field,
-    issue,
-    load_json,
-    parse_duration,
-    parse_options,
-    require_split,
-)
-from omarc.datamodules.prompts import QWEN_OMNI_SYSTEM, Prompt, letter_list, raw_options
-from omarc.datamodules.records import EVIDENCE_FIELD, QARecord, parse_evidence
-
-NAME = "dailyomni"
-ANNOTATIONS = "qa.json"
-#: What identifies a Daily-Omni folder: these names (glob patterns) are all in it.
-LAYOUT = (ANNOTATIONS, "Videos/")
+from omarc.datamodules.benchmark import CATEGORY, Benchmark
+from omarc.datamodules.common import RowLabel, as_list, get_field, load_json, parse_duration, qa_record, read_records
+from omarc.datamodules.prompts import QWEN_OMNI_SYSTEM, letter_list, raw_options
+from omarc.datamodules.records import EVIDENCE_FIELD, Prompt, QARecord, ReadResult
 
 
 def video_files(root: Path, video_id: str) -> tuple[Path, Path]:
@@ -36,62 +23,56 @@ def video_files(root: Path, video_id: str) -> tuple[Path, Path]:
     return folder / f"{video_id}_video.mp4", folder / f"{video_id}_audio.wav"
 
 
-def read(root: str | Path, split: str = "test") -> ReadResult:
-    """All Daily-Omni questions under ``root``; ``category`` is ``Type``, sub-score fields in ``extra``."""
-    require_split(NAME, split)
-    root = Path(root)
-    path = root / ANNOTATIONS
-    result = ReadResult()
-    per_video: dict[str, int] = {}
-    for i, row in enumerate(as_list(load_json(path), path)):
-        rid, category = None, ""
-        try:
+class DailyOmni(Benchmark):
+    """Daily-Omni; ``category`` is ``Type``. Sub-scores per ``Type``, ``video_category`` and ``video_duration``."""
+
+    name = "dailyomni"
+    annotations = "qa.json"
+    layout = ("qa.json", "Videos/")
+    groups = {"Type": CATEGORY, "video_category": "video_category", "video_duration": "duration_group"}
+
+    def read_file(self, root: Path, path: Path, split: str) -> ReadResult:
+        per_video: Counter[str] = Counter()
+
+        def build(row: Any, label: RowLabel) -> QARecord:
             video_id = str(get_field(row, "video_id"))
-            per_video[video_id] = per_video.get(video_id, 0) + 1
-            rid = f"{video_id}_{per_video[video_id] - 1}"
-            category = str(get_field(row, "Type", required=False, default=""))
-            raw = get_field(row, "Choice", "Choices", "options")
-            options = parse_options(raw)
+            label.id = f"{video_id}_{per_video[video_id]}"
+            per_video[video_id] += 1
+            label.category = str(get_field(row, "Type", required=False, default=""))
             video, audio = video_files(root, video_id)
             duration = get_field(row, "video_duration", required=False)
-            result.records.append(
-                QARecord(
-                    id=rid,
-                    benchmark=NAME,
-                    video_path=video,
-                    audio_path=audio,
-                    question=str(get_field(row, "Question")),
-                    options=options,
-                    raw_options=list(raw),
-                    answer=check_answer(get_field(row, "Answer"), options),
-                    category=category,
-                    duration=parse_duration(duration),
-                    evidence=parse_evidence(get_field(row, EVIDENCE_FIELD, required=False)),
-                    extra={
-                        "video_category": get_field(row, "video_category", required=False, default=""),
-                        "duration_group": str(duration) if duration is not None else "",
-                        "content_parent_category": get_field(row, "content_parent_category", required=False, default=""),
-                        "content_fine_category": get_field(row, "content_fine_category", required=False, default=""),
-                    },
-                )
+            return qa_record(
+                id=label.id,
+                benchmark=self.name,
+                video_path=video,
+                audio_path=audio,
+                question=str(get_field(row, "Question")),
+                raw_options=get_field(row, "Choice", "Choices", "options"),
+                answer=get_field(row, "Answer"),
+                category=label.category,
+                duration=parse_duration(duration),
+                evidence=get_field(row, EVIDENCE_FIELD, required=False),
+                extra={
+                    "video_category": get_field(row, "video_category", required=False, default=""),
+                    "duration_group": str(duration) if duration is not None else "",
+                    "content_parent_category": get_field(row, "content_parent_category", required=False, default=""),
+                    "content_fine_category": get_field(row, "content_fine_category", required=False, default=""),
+                },
             )
-        except RecordError as e:
-            result.issues.append(issue(path, i, rid, e, category))
-    return result
 
+        return read_records(path, as_list(load_json(path), path), build)
 
-def official_prompt(record: QARecord) -> Prompt:
-    """The benchmark's own evaluation prompt."""
-    return Prompt(
-        system=QWEN_OMNI_SYSTEM,
-        user_prefix=(
-            "Your task is to accurately answer multiple-choice questions based on the given video.\n"
-            "Select the single most accurate answer from the given choices.\n"
-        ),
-        # The official script prints the Python list of choices as is.
-        query=f"Question: {record.question}\nChoices: {raw_options(record)}",
-        user_suffix=(
-            "\nYour answer should be a capital letter representing your choice: "
-            f"{letter_list(record.letters)}. Don't generate any other text."
-        ),
-    )
+    def official_prompt(self, record: QARecord) -> Prompt:
+        return Prompt(
+            system=QWEN_OMNI_SYSTEM,
+            user_prefix=(
+                "Your task is to accurately answer multiple-choice questions based on the given video.\n"
+                "Select the single most accurate answer from the given choices.\n"
+            ),
+            # The official script prints the Python list of choices as is.
+            query=f"Question: {record.question}\nChoices: {raw_options(record)}",
+            user_suffix=(
+                "\nYour answer should be a capital letter representing your choice: "
+                f"{letter_list(record.letters)}. Don't generate any other text."
+            ),
+        )

@@ -17,7 +17,6 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name, read_benchmark
-from omarc.datamodules.common import ReadIssue
 from omarc.datamodules.dataset import (
     BatchCollate,
     Collate,
@@ -33,7 +32,7 @@ from omarc.datamodules.default_task import DEFAULT_TASK
 from omarc.datamodules.generate import generate_all
 from omarc.datamodules.media import MAX_PIXELS, PATCH_FACTOR, AudioMode, decode_media
 from omarc.datamodules.prompts import PROMPT_STYLES
-from omarc.datamodules.records import QARecord
+from omarc.datamodules.records import QARecord, ReadIssue
 from omarc.datamodules.resumable import ResumableDistributedSampler, ResumableLoader
 
 log = logging.getLogger(__name__)

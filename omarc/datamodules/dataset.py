@@ -13,10 +13,8 @@ from torch import Tensor
 from torch.utils.data import Dataset, DistributedSampler
 
 from omarc.datamodules.benchmarks import build_prompt
-from omarc.datamodules.common import ReadIssue
 from omarc.datamodules.media import MediaError
-from omarc.datamodules.prompts import Prompt
-from omarc.datamodules.records import Media, QARecord
+from omarc.datamodules.records import Media, Prompt, QARecord, ReadIssue
 
 #: Inputs key of each sample's media flags (:data:`omarc.datamodules.records.MEDIA_FLAGS`): for the rows, never a model input.
 MEDIA_FLAGS_KEY = "media_flags"

@@ -32,8 +32,8 @@ from typing import Iterable, Iterator
 import av
 import numpy as np
 
-from omarc.datamodules import dailyomni, omnivideobench, ugc_avqa, worldsense
 from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name
+from omarc.datamodules.dailyomni import video_files
 from omarc.datamodules.records import EVIDENCE_FIELD, LETTERS
 
 PALETTE: dict[str, tuple[int, int, int]] = {
@@ -283,7 +283,7 @@ def generate_benchmark(
     """
     check_directions(directions)
     name = benchmark_name(benchmark)
-    if split != "test" and name != ugc_avqa.NAME:
+    if split not in BENCHMARKS[name].splits:
         raise ValueError(f"{name} is generated with the 'test' split only, got {split!r}")
     spec = ClipSpec(seconds=seconds, **spec_kwargs)
     root = Path(root)
@@ -297,12 +297,12 @@ def generate_benchmark(
         vid = f"{name[:2]}{split[:2]}{seed % 100:02d}{i:04d}"
         frames, audio = render(clip, spec, noise)
         write_av(_video_path(root, name, vid), frames, spec.video_fps, audio, spec.audio_rate, spec.codec)
-        if name == dailyomni.NAME:
-            write_wav(dailyomni.video_files(root, vid)[1], audio, spec.audio_rate)
+        if name == "dailyomni":
+            write_wav(video_files(root, vid)[1], audio, spec.audio_rate)
         videos.append((vid, clip))
-    kind = f"{name}/{split}" if name == ugc_avqa.NAME else name
-    annotation, data = _ANNOTATIONS[name](videos, spec, CATEGORIES[kind], split)
-    (root / annotation).write_text(json.dumps(data, indent=1), encoding="utf-8")
+    kind = f"{name}/{split}" if name == "ugc_avqa" else name
+    data = _ANNOTATIONS[name](videos, spec, CATEGORIES[kind], split)
+    (root / BENCHMARKS[name].annotation_file(split)).write_text(json.dumps(data, indent=1), encoding="utf-8")
     truth = {"spec": asdict(spec), "videos": {vid: asdict(clip) for vid, clip in videos}}
     (root / f"_generated_{split}.json").write_text(json.dumps(truth, indent=1), encoding="utf-8")
     return root
@@ -312,12 +312,12 @@ def generate_all(root: str | Path, n_videos: int = 4, seconds: int = 4, seed: in
     """One folder per benchmark under ``root`` (named as in ``BENCHMARKS``), plus UGC-AVQA's train split."""
     root = Path(root)
     out = {name: generate_benchmark(root / name, name, n_videos, seconds, seed, **kwargs) for name in BENCHMARKS}
-    generate_benchmark(root / ugc_avqa.NAME, ugc_avqa.NAME, n_videos, seconds, seed, split="train", **kwargs)
+    generate_benchmark(root / "ugc_avqa", "ugc_avqa", n_videos, seconds, seed, split="train", **kwargs)
     return out
 
 
 def _video_path(root: Path, name: str, vid: str) -> Path:
-    return dailyomni.video_files(root, vid)[0] if name == dailyomni.NAME else root / "videos" / f"{vid}.mp4"
+    return video_files(root, vid)[0] if name == "dailyomni" else root / "videos" / f"{vid}.mp4"
 
 
 def _lettered(options: list[str]) -> list[str]:
@@ -343,7 +343,7 @@ def _dailyomni(videos, spec: ClipSpec, categories, split):
         for vid, clip in videos
         for q in clip.questions
     ]
-    return dailyomni.ANNOTATIONS, rows
+    return rows
 
 
 def _worldsense(videos, spec: ClipSpec, categories, split):
@@ -368,7 +368,7 @@ def _worldsense(videos, spec: ClipSpec, categories, split):
                 EVIDENCE_FIELD: evidence(clip, q),
             }
         data[vid] = entry
-    return worldsense.ANNOTATIONS, data
+    return data
 
 
 def _omnivideobench(videos, spec: ClipSpec, categories, split):
@@ -393,7 +393,7 @@ def _omnivideobench(videos, spec: ClipSpec, categories, split):
         }
         for vid, clip in videos
     ]
-    return omnivideobench.ANNOTATIONS, data
+    return data
 
 
 def _ugc_avqa(videos, spec: ClipSpec, categories, split):
@@ -422,7 +422,7 @@ def _ugc_avqa(videos, spec: ClipSpec, categories, split):
             for vid, clip in videos
         ],
     }
-    return ugc_avqa.annotations(split), data
+    return data
 
 
 def evidence(clip: Clip, question: dict) -> dict[str, list[list[float]]]:

@@ -7,85 +7,70 @@ Each video: ``video``, ``video_type``, ``duration`` ("MM:SS"), ``questions``; ea
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+from omarc.datamodules.benchmark import CATEGORY, Benchmark
 from omarc.datamodules.common import (
-    ReadResult,
-    RecordError,
+    RowLabel,
     as_list,
-    check_answer,
     get_field,
-    issue,
     load_json,
     parse_duration,
-    parse_options,
-    require_split,
+    qa_record,
+    question_rows,
+    read_records,
+    video_questions,
 )
-from omarc.datamodules.prompts import QWEN_OMNI_SYSTEM, Prompt, letter_list, raw_options
-from omarc.datamodules.records import EVIDENCE_FIELD, QARecord, parse_evidence
-
-NAME = "omnivideobench"
-ANNOTATIONS = "data.json"
-#: What identifies an OmniVideoBench folder: these names (glob patterns) are all in it.
-LAYOUT = (ANNOTATIONS, "videos/")
+from omarc.datamodules.prompts import QWEN_OMNI_SYSTEM, letter_list, raw_options
+from omarc.datamodules.records import EVIDENCE_FIELD, Prompt, QARecord, ReadResult
 
 
-def read(root: str | Path, split: str = "test") -> ReadResult:
-    """All OmniVideoBench questions under ``root``; ``category`` is ``question_type``."""
-    require_split(NAME, split)
-    root = Path(root)
-    path = root / ANNOTATIONS
-    result = ReadResult()
-    index = 0
-    for v, video in enumerate(as_list(load_json(path), path)):
-        try:
-            name = str(get_field(video, "video"))
-            questions = get_field(video, "questions")
-            seconds = parse_duration(get_field(video, "duration", required=False))
-            video_type = get_field(video, "video_type", required=False, default="")
-        except RecordError as e:
-            result.issues.append(issue(path, index, f"video {v}", e))
-            index += 1
-            continue
-        for q, row in enumerate(questions):
-            rid, category = f"{name}_{q}", ""
-            try:
-                category = str(get_field(row, "question_type", required=False, default=""))
-                raw = get_field(row, "options")
-                options = parse_options(raw)
-                result.records.append(
-                    QARecord(
-                        id=rid,
-                        benchmark=NAME,
-                        video_path=root / "videos" / f"{Path(name).stem}.mp4",
-                        question=str(get_field(row, "question")),
-                        options=options,
-                        raw_options=list(raw),
-                        answer=check_answer(get_field(row, "correct_option"), options),
-                        category=category,
-                        duration=seconds,
-                        evidence=parse_evidence(get_field(row, EVIDENCE_FIELD, required=False)),
-                        extra={
-                            "audio_type": get_field(row, "audio_type", required=False, default=""),
-                            "video_type": video_type,
-                            "answer_text": get_field(row, "answer", required=False, default=""),
-                        },
-                    )
-                )
-            except RecordError as e:
-                result.issues.append(issue(path, index, rid, e, category))
-            index += 1
-    return result
+class OmniVideoBench(Benchmark):
+    """OmniVideoBench; ``category`` is ``question_type``. Sub-scores per ``question_type``,
+    ``audio_type`` and ``video_type`` (the paper's duration ranges are not published with the data)."""
 
+    name = "omnivideobench"
+    annotations = "data.json"
+    layout = ("data.json", "videos/")
+    groups = {"question_type": CATEGORY, "audio_type": "audio_type", "video_type": "video_type"}
 
-def official_prompt(record: QARecord) -> Prompt:
-    """The benchmark's own evaluation prompt."""
-    return Prompt(
-        system=QWEN_OMNI_SYSTEM,
-        user_prefix="You are given a video. Based on the content of the video, answer the following question:\n\n",
-        query=f"Question:\n{record.question}\n\nOptions:\n" + "\n".join(raw_options(record)),
-        user_suffix=(
-            f"\n\nAnswer with the option's letter directly(e.g., {letter_list(record.letters)}).\n"
-            "Even if you are unsure, choose the most likely option; do not refuse to answer."
-        ),
-    )
+    def read_file(self, root: Path, path: Path, split: str) -> ReadResult:
+        return read_records(path, question_rows(as_list(load_json(path), path)), partial(self._record, root))
+
+    def _record(self, root: Path, row: tuple[int, Any, int | None], label: RowLabel) -> QARecord:
+        v, video, q = row
+        label.id = f"video {v}" if q is None else f"video {v} question {q}"
+        name = str(get_field(video, "video"))
+        questions = video_questions(video)
+        label.id = f"{name}_{q}"
+        question = questions[q]
+        label.category = str(get_field(question, "question_type", required=False, default=""))
+        return qa_record(
+            id=label.id,
+            benchmark=self.name,
+            video_path=root / "videos" / f"{Path(name).stem}.mp4",
+            question=str(get_field(question, "question")),
+            raw_options=get_field(question, "options"),
+            answer=get_field(question, "correct_option"),
+            category=label.category,
+            duration=parse_duration(get_field(video, "duration", required=False)),
+            evidence=get_field(question, EVIDENCE_FIELD, required=False),
+            extra={
+                "audio_type": get_field(question, "audio_type", required=False, default=""),
+                "video_type": get_field(video, "video_type", required=False, default=""),
+                "answer_text": get_field(question, "answer", required=False, default=""),
+            },
+        )
+
+    def official_prompt(self, record: QARecord) -> Prompt:
+        return Prompt(
+            system=QWEN_OMNI_SYSTEM,
+            user_prefix="You are given a video. Based on the content of the video, answer the following question:\n\n",
+            query=f"Question:\n{record.question}\n\nOptions:\n" + "\n".join(raw_options(record)),
+            user_suffix=(
+                f"\n\nAnswer with the option's letter directly(e.g., {letter_list(record.letters)}).\n"
+                "Even if you are unsure, choose the most likely option; do not refuse to answer."
+            ),
+        )

@@ -1,4 +1,4 @@
-"""Prompt text: the :class:`Prompt` parts, a generic default and a reasoning style.
+"""Prompt text (:class:`~omarc.datamodules.records.Prompt`): a generic default and a reasoning style.
 
 Every prompt puts the question and its options in ``Prompt.query`` (what OMAC scores frames
 against, eq. 2) and the instructions around it in ``user_prefix`` / ``user_suffix``; the backbone
@@ -6,7 +6,7 @@ places the video (with its audio) first in the user turn.
 
 Styles (``PROMPT_STYLES``):
 
-- ``official``: the benchmark's own evaluation wording (``official_prompt`` in its reader module,
+- ``official``: the benchmark's own evaluation wording (its ``Benchmark.official_prompt``, through
   :func:`omarc.datamodules.benchmarks.build_prompt`); benchmarks without one (UGC-AVQA) use ``default``.
 - ``default``: lettered options and "answer with the option's letter".
 - ``reasoning``: ``<think>…</think><answer>X</answer>``, the format C-GRPO rewards.
@@ -14,25 +14,9 @@ Styles (``PROMPT_STYLES``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from omarc.datamodules.records import QARecord
+from omarc.datamodules.records import Prompt, QARecord
 
 PROMPT_STYLES = ("official", "default", "reasoning")
-
-
-@dataclass
-class Prompt:
-    """User turn = [video with its audio] + ``user_prefix`` + ``query`` + ``user_suffix``.
-
-    ``query`` (the question and lettered options) is what OMAC scores frames against (eq. 2);
-    the backbone marks its tokens in ``TokenSequence.query_mask``.
-    """
-
-    system: str
-    query: str
-    user_prefix: str = ""
-    user_suffix: str = ""
 
 #: Qwen-Omni's own system text; the models were tuned with it and warn when it is missing.
 QWEN_OMNI_SYSTEM = (

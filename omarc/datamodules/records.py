@@ -1,4 +1,7 @@
-"""The common record every benchmark reader yields, and decoded media."""
+"""The data contract: the record every benchmark reader yields, its read issues, prompts, decoded media.
+
+Imports nothing else of omarc, so every other module can import it.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,10 @@ MEDIA_FLAGS = (NO_AUDIO_TRACK, SHORT_CLIP)
 EVIDENCE_MODALITIES = ("audio", "video")
 #: Annotation field (in a question's row) holding its evidence spans; absent in the real benchmarks' files.
 EVIDENCE_FIELD = "evidence"
+
+
+class RecordError(ValueError):
+    """A malformed annotation record; the message names the field."""
 
 
 @dataclass
@@ -55,10 +62,8 @@ def parse_evidence(value) -> dict[str, list[tuple[float, float]]]:
 
     ``None`` (the field absent) -> ``{}``. Otherwise an object whose keys are among
     :data:`EVIDENCE_MODALITIES`, each a list of ``[start, end]`` numbers with ``0 <= start < end``;
-    anything else is a :class:`~omarc.datamodules.common.RecordError` naming the field.
+    anything else is a :class:`RecordError` naming the field.
     """
-    from omarc.datamodules.common import RecordError  # common imports this module
-
     if value is None:
         return {}
     if not isinstance(value, dict) or set(value) - set(EVIDENCE_MODALITIES):
@@ -79,6 +84,38 @@ def parse_evidence(value) -> dict[str, list[tuple[float, float]]]:
                               f"with 0 <= start < end, got {spans!r}")
         out[modality] = [(float(s), float(e)) for s, e in spans]
     return out
+
+
+@dataclass
+class ReadIssue:
+    """A record that could not be read; it is reported and counted as failed, never dropped silently."""
+
+    id: str
+    message: str
+    category: str = ""
+
+
+@dataclass
+class ReadResult:
+    """What a reader returns: good records, per-record issues, and notes about the folder as a whole."""
+
+    records: list[QARecord] = field(default_factory=list)
+    issues: list[ReadIssue] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Prompt:
+    """User turn = [video with its audio] + ``user_prefix`` + ``query`` + ``user_suffix``.
+
+    ``query`` (the question and lettered options) is what OMAC scores frames against (eq. 2);
+    the backbone marks its tokens in ``TokenSequence.query_mask``.
+    """
+
+    system: str
+    query: str
+    user_prefix: str = ""
+    user_suffix: str = ""
 
 
 @dataclass

@@ -18,28 +18,24 @@ video is missing are left out and listed in ONE note, not failed one by one.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+from omarc.datamodules.benchmark import CATEGORY, Benchmark
 from omarc.datamodules.common import (
-    ReadResult,
-    RecordError,
+    RowLabel,
     as_list,
-    check_answer,
     get_field,
-    issue,
     load_json,
     parse_duration,
-    parse_options,
-    require_split,
+    qa_record,
+    question_rows,
+    read_records,
+    video_questions,
 )
-from omarc.datamodules.records import EVIDENCE_FIELD, QARecord, parse_evidence
+from omarc.datamodules.records import EVIDENCE_FIELD, QARecord, ReadResult, RecordError
 
-NAME = "ugc_avqa"
-SPLITS = ("test", "train")
-#: The annotation file of a split.
-ANNOTATIONS = "ugc_avqa_{split}.json"
-#: What identifies a UGC-AVQA folder: these names (glob patterns) are all in it.
-LAYOUT = (ANNOTATIONS.format(split="*"),)
 CATEGORIES = ("AVEP", "AVST", "CSAVA", "FGAVC")
 CATEGORY_ALIASES = {
     "avep": "AVEP",
@@ -57,10 +53,6 @@ CATEGORY_ALIASES = {
 }
 
 
-def annotations(split: str) -> str:
-    return ANNOTATIONS.format(split=split)
-
-
 def canonical_category(name: str) -> str:
     """``"Scene Shift"`` -> ``"AVST"``; unknown names are an error listing the four categories."""
     code = CATEGORY_ALIASES.get(" ".join(str(name).lower().split()))
@@ -69,60 +61,52 @@ def canonical_category(name: str) -> str:
     return code
 
 
-def read(root: str | Path, split: str = "test") -> ReadResult:
-    """UGC-AVQA questions of ``split`` under ``root``; missing videos are summarised in ``notes``."""
-    require_split(NAME, split, SPLITS)
-    root = Path(root)
-    path = root / annotations(split)
-    data = load_json(path)
-    videos = get_field(data, "videos") if isinstance(data, dict) else as_list(data, path)
-    result = ReadResult()
-    missing: list[str] = []
-    index = 0
-    for v, video in enumerate(videos):
-        try:
-            video_id = str(get_field(video, "id", "video_id"))
-            file = root / str(get_field(video, "file", required=False, default=f"videos/{video_id}.mp4"))
-            questions = get_field(video, "questions")
-            seconds = parse_duration(get_field(video, "duration", required=False))
-            url = get_field(video, "url", required=False, default="")
-        except RecordError as e:
-            result.issues.append(issue(path, index, f"video {v}", e))
-            index += 1
-            continue
-        if not file.is_file():
-            missing.append(f"{file.relative_to(root)} ({url or 'no url'}, {len(questions)} questions)")
-            index += len(questions)
-            continue
-        for q, row in enumerate(questions):
-            rid, category = f"{video_id}_{q}", ""
-            try:
-                rid = str(get_field(row, "id", required=False, default=rid))
-                source = str(get_field(row, "category"))
-                category = canonical_category(source)
-                raw = get_field(row, "options")
-                options = parse_options(raw)
-                result.records.append(
-                    QARecord(
-                        id=rid,
-                        benchmark=NAME,
-                        video_path=file,
-                        question=str(get_field(row, "question")),
-                        options=options,
-                        raw_options=list(raw),
-                        answer=check_answer(get_field(row, "answer"), options),
-                        category=category,
-                        duration=seconds,
-                        evidence=parse_evidence(get_field(row, EVIDENCE_FIELD, required=False)),
-                        extra={"split": split, "source_category": source, "url": url},
-                    )
-                )
-            except RecordError as e:
-                result.issues.append(issue(path, index, rid, e, category))
-            index += 1
-    if missing:
-        result.notes.append(
-            f"UGC-AVQA {split}: {len(missing)} of {len(videos)} videos are missing under {root}; their questions "
-            f"are left out (download them from their URLs): " + "; ".join(missing)
+class UgcAvqa(Benchmark):
+    """UGC-AVQA (our schema); ``category`` is the canonical code, sub-scores per ``category``.
+    It publishes no prompt of its own (the default wording is used)."""
+
+    name = "ugc_avqa"
+    annotations = "ugc_avqa_{split}.json"
+    layout = ("ugc_avqa_*.json",)
+    splits = ("test", "train")
+    groups = {"category": CATEGORY}
+
+    def read_file(self, root: Path, path: Path, split: str) -> ReadResult:
+        """Missing videos leave their questions out and are summarised in ``notes``."""
+        data = load_json(path)
+        videos = get_field(data, "videos") if isinstance(data, dict) and data else as_list(data, path)
+        result = read_records(path, question_rows(videos), partial(self._record, root, split))
+        by_file: dict[Path, list[QARecord]] = {}
+        for record in result.records:
+            by_file.setdefault(record.video_path, []).append(record)
+        missing = {file: records for file, records in by_file.items() if not file.is_file()}
+        if missing:
+            result.records = [r for r in result.records if r.video_path not in missing]
+            listed = [f"{file.relative_to(root)} ({records[0].extra['url'] or 'no url'}, {len(records)} questions)"
+                      for file, records in missing.items()]
+            result.notes.append(
+                f"UGC-AVQA {split}: {len(missing)} of {len(videos)} videos are missing under {root}; their questions "
+                f"are left out (download them from their URLs): " + "; ".join(listed)
+            )
+        return result
+
+    def _record(self, root: Path, split: str, row: tuple[int, Any, int | None], label: RowLabel) -> QARecord:
+        v, video, q = row
+        label.id = f"video {v}" if q is None else f"video {v} question {q}"
+        question = video_questions(video)[q]
+        video_id = str(get_field(video, "id", "video_id"))
+        label.id = str(get_field(question, "id", required=False, default=f"{video_id}_{q}"))
+        source = str(get_field(question, "category"))
+        label.category = canonical_category(source)
+        return qa_record(
+            id=label.id,
+            benchmark=self.name,
+            video_path=root / str(get_field(video, "file", required=False, default=f"videos/{video_id}.mp4")),
+            question=str(get_field(question, "question")),
+            raw_options=get_field(question, "options"),
+            answer=get_field(question, "answer"),
+            category=label.category,
+            duration=parse_duration(get_field(video, "duration", required=False)),
+            evidence=get_field(question, EVIDENCE_FIELD, required=False),
+            extra={"split": split, "source_category": source, "url": get_field(video, "url", required=False, default="")},
         )
-    return result

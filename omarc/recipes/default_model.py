@@ -23,8 +23,8 @@ from transformers import ProcessorMixin
 from omarc.datamodules.benchmarks import build_prompt
 from omarc.datamodules.default_task import DEFAULT_TASK, TaskSpec
 from omarc.datamodules.generate import PALETTE, SOUNDS, ask, plan_clip, render
-from omarc.datamodules.prompts import PROMPT_STYLES, QWEN_OMNI_SYSTEM, Prompt
-from omarc.datamodules.records import LETTERS, Media, QARecord
+from omarc.datamodules.prompts import PROMPT_STYLES, QWEN_OMNI_SYSTEM
+from omarc.datamodules.records import LETTERS, Media, Prompt, QARecord
 from omarc.modules.backbones.default_model import DEFAULT_FAMILY, DEFAULT_MODEL_SPEC, ModelSpec
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import wrap_thinker

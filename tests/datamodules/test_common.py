@@ -1,6 +1,17 @@
+from pathlib import Path
+
 import pytest
 
-from omarc.datamodules.common import RecordError, check_answer, get_field, parse_duration, parse_options, strip_option_prefix
+from omarc.datamodules.common import (
+    check_answer,
+    get_field,
+    parse_duration,
+    parse_options,
+    qa_record,
+    read_records,
+    strip_option_prefix,
+)
+from omarc.datamodules.records import RecordError
 
 
 @pytest.mark.parametrize("raw", ["B. a dog", "B.a dog", "B a dog", "B: a dog", "(B) a dog", "B) a dog", "  B .  a dog "])
@@ -59,3 +70,28 @@ def test_fields_tolerate_case_and_separators():
     assert get_field(row, "Type", required=False, default="") == ""
     with pytest.raises(RecordError, match="missing field 'Question'"):
         get_field(row, "Question")
+
+
+def _build(row, label):
+    label.id = get_field(row, "id", required=False)
+    label.category = "Counting"
+    return qa_record(id=label.id, benchmark="b", video_path=Path("v.mp4"), question="q",
+                     raw_options=get_field(row, "options"), answer=get_field(row, "answer"), category=label.category)
+
+
+def test_read_records_turns_bad_rows_into_issues_naming_file_index_id_and_field():
+    path = Path("/data/qa.json")
+    rows = [{"id": "v_0", "options": ["A. x", "B. y"], "answer": "b"}, {"id": "v_1", "answer": "A"},
+            {"options": ["x", "y"], "answer": "C"}]
+    result = read_records(path, rows, _build)
+    (record,) = result.records
+    assert (record.id, record.options, record.raw_options, record.answer) == ("v_0", ["x", "y"], ["A. x", "B. y"], "B")
+    assert [(i.id, i.category, i.message) for i in result.issues] == [
+        ("v_1", "Counting", "/data/qa.json: record 1 (v_1): missing field 'options'"),
+        ("record 2", "Counting", "/data/qa.json: record 2 (record 2): answer 'C' is not among the option letters A, B"),
+    ]
+
+
+def test_read_records_without_rows_is_an_error_naming_the_file():
+    with pytest.raises(ValueError, match=r"^/data/qa.json: no questions in the annotation file$"):
+        read_records(Path("/data/qa.json"), [], _build)

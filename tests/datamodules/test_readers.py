@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 
 import pytest
@@ -78,6 +79,29 @@ def test_malformed_records_are_reported_and_the_rest_load(generated, tmp_path):
     assert missing.id == f"{first}_task1" and missing.category == data[first]["task1"]["task_type"]
     assert missing.message == f"{path}: record 1 ({first}_task1): missing field 'question'"
     assert bad.message == f"{path}: record 2 ({second}_task0): answer 'E' is not among the option letters A, B, C, D"
+
+
+def test_a_bad_video_field_fails_each_of_its_questions_under_its_own_id(generated, tmp_path):
+    root = shutil.copytree(generated["worldsense"], tmp_path / "ws")
+    path = root / "worldsense_qa.json"
+    data = json.loads(path.read_text())
+    first = next(iter(data))
+    data[first]["video_duration"] = "soon"
+    path.write_text(json.dumps(data))
+    result = read_benchmark("worldsense", root)
+    assert len(result.records) == N_QA - 2
+    expected = "cannot read duration 'soon' (expected 'MM:SS', '119s' or seconds)"
+    assert [i.message for i in result.issues] == [
+        f"{path}: record {k} ({first}_task{k}): {expected}" for k in range(2)]
+
+
+@pytest.mark.parametrize("empty", ["[]", "{}"])
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_annotation_file_without_questions_is_an_error_naming_it(tmp_path, name, empty):
+    path = tmp_path / BENCHMARKS[name].annotation_file("test")
+    path.write_text(empty)
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: no questions in the annotation file$"):
+        read_benchmark(name, tmp_path)
 
 
 def test_top_level_list_and_dict_and_three_options(tmp_path):

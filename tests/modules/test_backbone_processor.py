@@ -7,7 +7,7 @@ from functools import lru_cache
 import pytest
 import torch
 
-from omarc.datamodules.prompts import Prompt
+from omarc.datamodules.records import Prompt
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import wrap_thinker
 from omarc.modules.backbones.tiny import build_tiny_processor, build_tiny_thinker, special_token_ids

@@ -4,7 +4,7 @@ import pickle
 import pytest
 import torch
 
-from omarc.datamodules.prompts import Prompt
+from omarc.datamodules.records import Prompt
 from omarc.modules.backbones.families import FAMILIES
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.tiny import build_tiny_processor, build_tiny_thinker

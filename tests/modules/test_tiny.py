@@ -2,7 +2,7 @@ import pytest
 import torch
 from transformers import AutoProcessor
 
-from omarc.datamodules.prompts import Prompt
+from omarc.datamodules.records import Prompt
 from omarc.modules.backbones.families import FAMILIES
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.tiny import (
@@ -122,7 +122,7 @@ def test_random_audio_tokens_carry_the_sound_not_only_their_position(family, mak
     # tokens at the same positions come out nearly parallel (they encode position only).
     from dataclasses import replace
 
-    from omarc.datamodules.prompts import Prompt
+    from omarc.datamodules.records import Prompt
     from omarc.modules.backbones.inputs import InputBuilder
     from omarc.modules.backbones.loading import load_backbone
     from omarc.strategies import Modality

@@ -13,8 +13,7 @@ import torch
 from torch import Tensor
 from transformers import ProcessorMixin
 
-from omarc.datamodules.prompts import Prompt
-from omarc.datamodules.records import Media
+from omarc.datamodules.records import Media, Prompt
 from omarc.modules.backbones.base import MEDIA_INDEX_KEY
 from omarc.modules.backbones.families import family_spec
 
