@@ -135,6 +135,13 @@ def test_test_run_writes_rows_metrics_results_and_tensorboard(tmp_path, dailyomn
         assert evidence[m] == pytest.approx(figures)
         assert results["benchmarks"]["dailyomni"]["evidence"][m] == pytest.approx(figures)
     assert sum(c["count"] for c in results["benchmarks"]["dailyomni"]["categories"].values()) == QUESTIONS
+    # DailyOmni's official sub-scores, per task type and per duration group, from the rows.
+    for group, value_of in (("Type", lambda r: r.category), ("video_duration", lambda r: r.extra["duration_group"])):
+        outcomes = {}
+        for r in rows:
+            outcomes.setdefault(value_of(r), []).append(r.correct)
+        assert results["official"]["dailyomni"][group] == {
+            v: {"accuracy": pytest.approx(sum(c) / len(c)), "count": len(c)} for v, c in outcomes.items()}
     assert results["means"]["tokens_out_audio"] == pytest.approx(sum(r.tokens_out["audio"] for r in rows) / QUESTIONS)
     assert model.results["test"]["accuracy"] == pytest.approx(accuracy)
 

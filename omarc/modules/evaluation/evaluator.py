@@ -8,7 +8,9 @@ row per sample, written as it comes. ``omarc test`` is the one-configuration cas
 passes several. A restarted run reads each configuration's rows back and skips its finished samples.
 
 Files under each configuration's folder: ``run.json`` (the settings that must match to resume)
-and, per stage, ``<stage>/predictions.jsonl`` and ``<stage>/results.json`` (whose ``media`` section
+and, per stage, ``<stage>/predictions.jsonl`` and ``<stage>/results.json`` (whose ``official``
+section holds each benchmark's own sub-scores, e.g. WorldSense per task domain, DailyOmni per
+duration group, from :func:`~omarc.datamodules.benchmarks.official_scores`; whose ``media`` section
 counts, per benchmark, the samples evaluated with less media: no audio track, a clip shorter than
 one bin; and, for records that say where their answer's evidence lies, its ``evidence`` figures:
 the share of evidence tokens kept and accuracy with the evidence kept vs dropped, see
@@ -31,6 +33,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
+from omarc.datamodules.benchmarks import official_scores
 from omarc.datamodules.dataset import FRAMES_KEY, MEDIA_FLAGS_KEY
 from omarc.datamodules.records import EVIDENCE_MODALITIES, QARecord
 from omarc.modules.backbones.base import timed
@@ -337,8 +340,10 @@ class OmniQAEvaluator(pl.LightningModule):
         if not self.trainer.is_global_zero:
             return
         path = run.writer.path.with_name("results.json")
+        # The official sub-scores need each row's benchmark fields, which the metric does not hold: they
+        # come from the rows file, which holds every rank's rows and the resumed ones.
         payload = {"stage": stage, "predictions": str(run.writer.path), "run": self.run_signature(run.compression),
-                   **nest_results(flat), "flat": flat}
+                   **nest_results(flat), "official": official_scores(run.writer.read()), "flat": flat}
         path.write_text(json.dumps(payload, indent=2, ensure_ascii=False))
         # The run's result, on stdout beside Lightning's own metrics table (status lines: rank_zero_info, stderr).
         print(f"\n{format_results(flat)}\npredictions: {run.writer.path}\nresults: {path}")
