@@ -55,12 +55,19 @@ def run_label(run: dict) -> str:
     model = run["model"] if isinstance(run.get("model"), dict) else {}
     strategy, ratio = run.get("strategy", model.get("strategy", "omac")), run.get("ratio", model.get("ratio", 0.7))
     parts = [str(strategy), f"r{ratio:g}" if isinstance(ratio, (int, float)) else f"r{ratio}"]
-    for key, value in run.items():
-        if key in ("strategy", "ratio", "args"):
-            continue
-        items = [(f"{key}.{k}", v) for k, v in value.items()] if isinstance(value, dict) else [(key, value)]
-        parts += [f"{k}_{Path(str(v)).name}" for k, v in items if k not in ("model.strategy", "model.ratio")]
+    for key, value in _leaves({k: v for k, v in run.items() if k not in ("strategy", "ratio", "args")}):
+        if key not in ("model.strategy", "model.ratio"):
+            parts.append(f"{key}_{Path(str(value)).name}")
     return "-".join(parts)
+
+
+def _leaves(settings: dict, prefix: str = "") -> list[tuple[str, Any]]:
+    """``{model: {strategy_options: {split: offset}}}`` -> ``[("model.strategy_options.split", "offset")]``."""
+    out = []
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        out += _leaves(value, f"{name}.") if isinstance(value, dict) else [(name, value)]
+    return out
 
 
 def run_config(run: dict, output_dir: Path, base: dict | None = None) -> dict[str, Any]:

@@ -5,22 +5,22 @@
 
 For each evaluation seed, a fresh set of generated mp4 clips in all four benchmark formats
 (``DEFAULT_TASK``: one question per clip, forward, reverse and both in turn; clips never seen in
-training) is decoded by PyAV and answered through the evaluation path (official prompts,
-InputBuilder, encode, compressor, greedy decoding, answer parsing): full tokens; full tokens with
-the audio silenced; every strategy of :data:`VARIANTS` at each ratio of :data:`RATIOS`, all with
-equal per-modality budgets except OmniZip's offset split; OMAC with eq. 6's guidance as written
-(γ = 1). Each compressed answer also counts the evidence tokens it kept. Then, per C-GRPO seed, a
-short C-GRPO run (``CGRPOModule`` driven by a Lightning Trainer) on generated UGC-AVQA-format
-training clips at ratio 0.7, and the trained model is evaluated compressed at 0.7 on the same
-clips as the untrained one.
+training) is evaluated by ``omarc sweep`` (:func:`omarc.sweep.run_sweep`, the engine ``omarc test``
+runs): full tokens; every strategy of :data:`VARIANTS` at each ratio of :data:`RATIOS`, all with
+equal per-modality budgets except OmniZip's offset split, and OMAC with eq. 6's guidance as written
+(γ = 1), all from one decode and encode per clip; and full tokens with the audio silenced (a pass
+of its own). Then, per C-GRPO seed, a short C-GRPO run (``CGRPOModule`` driven by a Lightning
+Trainer) on generated UGC-AVQA-format training clips at ratio 0.7, and the trained model is
+evaluated compressed at 0.7 and with full tokens on the same clips as the untrained one. The page
+is built from the runs' ``results.json`` files alone (:func:`table_row`).
 """
 
 from __future__ import annotations
 
 import json
 import statistics
-import tempfile
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,19 +30,15 @@ from jsonargparse import CLI
 from lightning.pytorch.loggers import TensorBoardLogger
 from matplotlib.figure import Figure
 
-from omarc.datamodules.benchmarks import BENCHMARKS, build_prompt, read_benchmark
-from omarc.datamodules.datamodule import OmniQADataModule, ensure_generated
+from omarc.datamodules.benchmarks import BENCHMARKS
+from omarc.datamodules.datamodule import OmniQADataModule
 from omarc.datamodules.default_task import DEFAULT_TASK
-from omarc.datamodules.generate import generate_benchmark, question_direction
-from omarc.datamodules.media import decode_media
-from omarc.datamodules.records import QARecord
+from omarc.datamodules.generate import CATEGORIES, DIRECTIONS, generate_benchmark
 from omarc.modules.backbones.default_model import DEFAULT_MODEL_DIR
-from omarc.modules.backbones.inputs import InputBuilder
-from omarc.modules.backbones.loading import export_pretrained, load_backbone
-from omarc.modules.evaluation.answers import answer_questions
-from omarc.modules.evaluation.evaluator import evidence_tokens
+from omarc.modules.backbones.loading import export_pretrained
+from omarc.modules.training.config import ObjectiveConfig, OptimConfig, SamplingConfig
 from omarc.recipes.default_model import MAX_ANSWER_TOKENS
-from omarc.strategies import build_compressor
+from omarc.sweep import run_label, run_sweep
 
 RATIOS = (0.55, 0.7, 0.85)  # the paper's Table 4 ratios 0.55 and 0.7 (0.7 = the main setting, 30 % kept), and 0.85
 
@@ -66,8 +62,7 @@ VARIANTS: dict[str, Variant] = {
     "omac_guidance1": Variant("omac", "OMAC (V-A-VA), γ = 1", {"guidance": 1.0}),
 }
 MAIN = ("omac", "omac_va", "omnizip", "omnizip_offset", "uniform", "random")  # the main table's rows
-FULL = Variant("full", "full tokens")
-BATCH_SIZE = 16
+BATCH_SIZE = 16  # clips per batch (one question each)
 QUESTIONS = {
     "forward": "forward = which colour was on screen when the high beep played (found by listening, answered by looking)",
     "reverse": "reverse = which sound played while the white square was on screen (found by looking, answered by listening)",
@@ -75,21 +70,7 @@ QUESTIONS = {
 }
 CGRPO_STRATEGY = "omac"  # O-MARC trains with OMAC compression (paper §5)
 CGRPO_RATIO = 0.7
-
-
-def eval_records(root: Path, n_videos: int, seed: int) -> list[QARecord]:
-    """Generate ``n_videos`` clips (one question each) per benchmark format with ``seed`` and read them back."""
-    records = []
-    for name in BENCHMARKS:
-        folder = generate_benchmark(root / name, name, n_videos, seed=seed, **DEFAULT_TASK.generation_kwargs())
-        records += read_benchmark(name, folder, "test").records
-    return records
-
-
-def default_set_records(root: Path) -> list[QARecord]:
-    """The generated default set ``omarc test`` reads when no ``--data`` is given (seed 0)."""
-    folder = ensure_generated(root, seed=0)
-    return [r for name in BENCHMARKS for r in read_benchmark(name, folder / name, "test").records]
+FULL, MUTED = "full", "muted"
 
 
 def config_key(key: str, ratio: float) -> str:
@@ -97,52 +78,96 @@ def config_key(key: str, ratio: float) -> str:
     return f"{key}@{ratio:g}"
 
 
-@dataclass
-class Outcome:
-    """One answered question: correct or not, and its evidence tokens before / after compression per modality."""
-
-    correct: bool
-    direction: str
-    evidence_in: dict[str, int]
-    evidence_kept: dict[str, int]
+def compressed_run(variant: Variant, ratio: float) -> dict:
+    """The sweep run of ``variant`` at ``ratio``."""
+    options = {"strategy_options": variant.options} if variant.options else {}
+    return {"model": {"strategy": variant.strategy, "ratio": ratio, **options}}
 
 
-@torch.no_grad()
-def evaluate(backbone, processor, family: str, records: list[QARecord], configs: dict[str, tuple[Variant, float]],
-             audio: str = "keep") -> dict[str, list[Outcome]]:
-    """Per config key -> (variant, ratio): each record's :class:`Outcome` (greedy decoding)."""
-    builder = InputBuilder(processor, family)
-    out: dict[str, list[Outcome]] = {key: [] for key in configs}
-    compressors = {key: build_compressor(v.strategy, ratio=r, **v.options) for key, (v, r) in configs.items()}
-    for start in range(0, len(records), BATCH_SIZE):
-        chunk = records[start : start + BATCH_SIZE]
-        items = [
-            builder(build_prompt(r, "official"),
-                    decode_media(r.video_path, audio_path=r.audio_path, audio=audio, **DEFAULT_TASK.decode_kwargs()))
-            for r in chunk
-        ]
-        seq = backbone.encode(builder.collate(items), audio_saliency=True)
-        samples = [seq.sample(i) if record.evidence else None for i, record in enumerate(chunk)]
-        for key, compressor in compressors.items():
-            compressed = compressor(seq)
-            answers = answer_questions(backbone, processor.tokenizer, compressed.sequence, chunk, MAX_ANSWER_TOKENS)
-            for record, letter, sample, report in zip(chunk, answers.letters, samples, compressed.reports, strict=True):
-                counts = evidence_tokens(sample, report.keep, record.evidence)
-                out[key].append(Outcome(letter == record.answer, question_direction(record.question), *counts))
+def sweep_runs() -> dict[str, dict]:
+    """Row key -> sweep run: full tokens, audio silenced, every variant at every ratio."""
+    runs = {FULL: {"strategy": "full", "ratio": 0.0}, MUTED: {"strategy": "full", "ratio": 0.0, "audio": "silence"}}
+    return runs | {config_key(k, r): compressed_run(v, r) for r in RATIOS for k, v in VARIANTS.items()}
+
+
+def base_settings(model: str, folder: Path) -> dict:
+    """What every run on ``folder`` shares: the model, greedy answers as long as the default model's,
+    the default model's decoding layout."""
+    return {"model": model_settings(model), "data": {**DEFAULT_TASK.decode_kwargs(), "batch_size": BATCH_SIZE},
+            "data_folder": str(folder)}
+
+
+def model_settings(model: str) -> dict:
+    return {"model": model, "max_new_tokens": MAX_ANSWER_TOKENS, "keep_maps": 0}
+
+
+def evaluate(runs: dict[str, dict], base: dict, name: str, output_dir: Path) -> dict[str, dict]:
+    """Row key -> the flat results of its run (read back from the run's results.json), via one sweep."""
+    keys = list(runs)
+    run_sweep([runs[k] for k in keys], name=name, output_dir=output_dir, base=base)
+    return {k: json.loads((output_dir / name / run_label(runs[k]) / "test" / "results.json").read_text())["flat"]
+            for k in keys}
+
+
+def generate_eval_set(root: Path, n_videos: int, seed: int) -> Path:
+    """``n_videos`` clips (one question each) per benchmark format with ``seed``, one folder per benchmark under ``root``."""
+    for name in BENCHMARKS:
+        generate_benchmark(root / name, name, n_videos, seed=seed, **DEFAULT_TASK.generation_kwargs())
+    return root
+
+
+def direction_of(benchmark: str, category: str) -> str:
+    """The question direction a generated question of ``category`` in ``benchmark`` asks."""
+    names = CATEGORIES["ugc_avqa/test" if benchmark == "ugc_avqa" else benchmark]
+    return DIRECTIONS[names.index(category)]
+
+
+def summary(values: list[float]) -> dict:
+    return {"mean": statistics.fmean(values), "min": min(values), "max": max(values), "per_seed": values}
+
+
+def by_direction(flats: list[dict]) -> dict[str, float]:
+    """Accuracy per question direction over all questions of ``flats`` (per-category counts and accuracies)."""
+    right, count = defaultdict(float), defaultdict(float)
+    for flat in flats:
+        for key, n in flat.items():
+            kind, *path = key.split("/", 2)
+            if kind == "count" and len(path) == 2:
+                direction = direction_of(*path)
+                count[direction] += n
+                right[direction] += n * flat[f"accuracy/{path[0]}/{path[1]}"]
+    return {d: right[d] / count[d] for d in DEFAULT_TASK.directions if count[d]}
+
+
+def evidence_summary(flats: list[dict]) -> dict[str, dict]:
+    """Per modality, over all questions of ``flats``: ``recall`` (evidence tokens kept / evidence tokens),
+    and accuracy on the questions where at least one evidence token survived (``kept_accuracy``) or
+    none did (``dropped_accuracy``, None when no question lost all of it), with their counts."""
+    out = {}
+    for m in ("video", "audio"):
+        figures = [{k.rsplit("/", 1)[1]: v for k, v in f.items() if k.startswith(f"evidence/{m}/")} for f in flats]
+        figures = [f for f in figures if f.get("tokens")]
+        if not figures:
+            continue
+        row = {"recall": sum(f["kept_tokens"] for f in figures) / sum(f["tokens"] for f in figures)}
+        for label in ("kept", "dropped"):
+            n = sum(f[f"{label}_samples"] for f in figures)
+            right = sum(f.get(f"{label}_accuracy", 0.0) * f[f"{label}_samples"] for f in figures)
+            row |= {f"{label}_samples": int(n), f"{label}_accuracy": right / n if n else None}
+        out[m] = row
     return out
 
 
-def evaluate_generated(model: str, root: Path, n_videos: int, seed: int) -> dict:
-    """Full-token accuracy of ``model`` on freshly generated mp4 clips: ``{"accuracy", "n", "by_direction"}``."""
-    backbone, processor, family = load_backbone(model, device="cpu")
-    outcomes = evaluate(backbone, processor, family, eval_records(root, n_videos, seed), {"full": (FULL, 0.0)})["full"]
-    return {"accuracy": accuracy(outcomes), "n": len(outcomes), "by_direction": by_direction(outcomes)}
+def table_row(flats: list[dict]) -> dict:
+    """A table row from one configuration's per-seed results: accuracy over seeds, per direction and
+    evidence figures over all its questions."""
+    return {"accuracy": summary([f["accuracy"] for f in flats]), "by_direction": by_direction(flats),
+            "evidence": evidence_summary(flats)}
 
 
 def cgrpo(model: str, root: Path, seed: int, steps: int, batch_size: int, lr: float, log_dir: Path) -> Path:
     """A short C-GRPO run at ratio 0.7 on generated UGC-AVQA training clips; returns the exported model."""
     from omarc.modules.training.cgrpo import CGRPOModule  # noqa: PLC0415 - only this part needs it
-    from omarc.modules.training.config import ObjectiveConfig, OptimConfig, SamplingConfig  # noqa: PLC0415
 
     data = root / "ugc_avqa"
     kwargs = DEFAULT_TASK.generation_kwargs()
@@ -150,15 +175,16 @@ def cgrpo(model: str, root: Path, seed: int, steps: int, batch_size: int, lr: fl
     generate_benchmark(data, "ugc_avqa", videos, seed=seed, split="train", **kwargs)
     generate_benchmark(data, "ugc_avqa", 1, seed=seed, split="test", **kwargs)
     pl.seed_everything(seed, workers=True)
-    datamodule = OmniQADataModule(
-        benchmarks=["ugc_avqa"], paths={"ugc_avqa": str(data)}, train_benchmarks=["ugc_avqa"], batch_size=batch_size,
-        generated=False, seed=seed, **DEFAULT_TASK.decode_kwargs(),
-    )
     module = CGRPOModule(
-        model=model, strategy=CGRPO_STRATEGY, ratio=CGRPO_RATIO, prompt_style="official",
+        model=model, strategy=CGRPO_STRATEGY, ratio=CGRPO_RATIO, log_completions_every_n_steps=0,
         sampling=SamplingConfig(num_generations=4, max_completion_length=MAX_ANSWER_TOKENS, seed=seed),
         # The default model answers with the option's text: the <think>/<answer> format reward would be 0 for every rollout.
-        objective=ObjectiveConfig(rewards=("accuracy",)), optim=OptimConfig(lr=lr), log_completions_every_n_steps=0,
+        objective=ObjectiveConfig(rewards=["accuracy"]),
+        optim=OptimConfig(lr=lr),
+    )
+    datamodule = OmniQADataModule(
+        benchmarks=["ugc_avqa"], paths={"ugc_avqa": str(data)}, train_benchmarks=["ugc_avqa"], batch_size=batch_size,
+        generated=False, seed=seed, prompt_style="official", inputs=module.input_builder, **DEFAULT_TASK.decode_kwargs(),
     )
     trainer = pl.Trainer(
         accelerator="cpu", devices=1, max_steps=steps, limit_val_batches=0, num_sanity_val_steps=0,
@@ -167,45 +193,6 @@ def cgrpo(model: str, root: Path, seed: int, steps: int, batch_size: int, lr: fl
     )
     trainer.fit(module, datamodule=datamodule)
     return export_pretrained(module.backbone, module.processor, root / "model")
-
-
-def summary(values: list[float]) -> dict:
-    return {"mean": statistics.fmean(values), "min": min(values), "max": max(values), "per_seed": values}
-
-
-def accuracy(outcomes: list[Outcome]) -> float:
-    return sum(o.correct for o in outcomes) / len(outcomes)
-
-
-def by_direction(outcomes: list[Outcome]) -> dict[str, float]:
-    """Accuracy per question direction."""
-    return {d: accuracy(group) for d in DEFAULT_TASK.directions if (group := [o for o in outcomes if o.direction == d])}
-
-
-def evidence_summary(outcomes: list[Outcome]) -> dict[str, dict]:
-    """Per modality: ``recall`` (evidence tokens kept / evidence tokens, summed over questions), and
-    accuracy on the questions where at least one evidence token survived (``kept_accuracy``) or none
-    did (``dropped_accuracy``, None when no question lost all of it), with their counts."""
-    out = {}
-    for m in ("video", "audio"):
-        held = [o for o in outcomes if o.evidence_in.get(m)]
-        if not held:
-            continue
-        kept = [o for o in held if o.evidence_kept[m]]
-        dropped = [o for o in held if not o.evidence_kept[m]]
-        out[m] = {
-            "recall": sum(o.evidence_kept[m] for o in held) / sum(o.evidence_in[m] for o in held),
-            "kept_samples": len(kept), "kept_accuracy": accuracy(kept) if kept else None,
-            "dropped_samples": len(dropped), "dropped_accuracy": accuracy(dropped) if dropped else None,
-        }
-    return out
-
-
-def row_figures(per_seed: list[list[Outcome]]) -> dict:
-    """A table row: accuracy over seeds, and per direction and evidence figures over all its questions."""
-    pooled = [o for outcomes in per_seed for o in outcomes]
-    return {"accuracy": summary([accuracy(o) for o in per_seed]), "by_direction": by_direction(pooled),
-            "evidence": evidence_summary(pooled)}
 
 
 def main(
@@ -232,46 +219,44 @@ def main(
         cgrpo_batch: prompts per C-GRPO step.
         cgrpo_lr: C-GRPO learning rate.
         out: where the results go.
-        log_dir: TensorBoard logs of the C-GRPO runs.
+        log_dir: the evaluation sets, every run's folder (predictions, results.json) and the C-GRPO logs.
     """
     torch.manual_seed(0)
-    backbone, processor, family = load_backbone(model, device="cpu")
-    configs = {"full": (FULL, 0.0)} | {config_key(k, r): (v, r) for r in RATIOS for k, v in VARIANTS.items()}
-    per_seed: dict[str, list[list[Outcome]]] = {}
-    n_questions = 0
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        sets = {seed: eval_records(Path(tmp) / f"eval{seed}", videos, seed) for seed in seeds}
-        for seed, records in sets.items():
-            n_questions = len(records)
-            results = evaluate(backbone, processor, family, records, configs)
-            results["muted"] = evaluate(backbone, processor, family, records, {"muted": (FULL, 0.0)}, audio="silence")["muted"]
-            for key, outcomes in results.items():
-                per_seed.setdefault(key, []).append(outcomes)
-            print(f"eval seed {seed}: " + ", ".join(f"{k} {accuracy(v):.3f}" for k, v in results.items()), flush=True)
-        rows = {key: row_figures(outcomes) for key, outcomes in per_seed.items()}
+    runs = sweep_runs()
+    per_seed: dict[str, list[dict]] = defaultdict(list)
+    folders = {seed: generate_eval_set(log_dir / "data" / f"seed{seed}", videos, seed) for seed in seeds}
+    for seed, folder in folders.items():
+        results = evaluate(runs, base_settings(model, folder), f"eval-seed{seed}", log_dir)
+        for key, flat in results.items():
+            per_seed[key].append(flat)
+        print(f"eval seed {seed}: " + ", ".join(f"{k} {f['accuracy']:.3f}" for k, f in results.items()), flush=True)
+    rows = {key: table_row(flats) for key, flats in per_seed.items()}
+    n_questions = int(per_seed[FULL][0]["count"])
 
-        default_set = default_set_records(Path(tmp) / "default")
-        on_default = evaluate(backbone, processor, family, default_set,
-                              {"full@0": (FULL, 0.0), "omac@0.7": (VARIANTS["omac"], 0.7)})
-        default_row = {k: accuracy(v) for k, v in on_default.items()} | {"questions": len(default_set)}
-        print(f"omarc test default set: {default_row}", flush=True)
+    # What `omarc test` reads with no --data, with its data settings.
+    on_default = evaluate({"full@0": runs[FULL], "omac@0.7": runs[config_key("omac", 0.7)]},
+                          {"model": model_settings(model)}, "default-set", log_dir)
+    default_row = {k: f["accuracy"] for k, f in on_default.items()} | {"questions": int(on_default["full@0"]["count"])}
+    print(f"omarc test default set: {default_row}", flush=True)
 
-        key = config_key(CGRPO_STRATEGY, CGRPO_RATIO)
-        pooled = [r for records in sets.values() for r in records]
-        cgrpo_rows: dict[str, list[float]] = {"untrained": [], "trained": [], "trained_full": []}
-        trained_directions = []
-        for seed in cgrpo_seeds:
-            model_dir = cgrpo(model, Path(tmp) / f"cgrpo{seed}", seed, cgrpo_steps, cgrpo_batch, cgrpo_lr, log_dir)
-            trained_bb, trained_proc, _ = load_backbone(str(model_dir), device="cpu")
-            after = evaluate(trained_bb, trained_proc, family, pooled,
-                             {key: (VARIANTS[CGRPO_STRATEGY], CGRPO_RATIO), "full": (FULL, 0.0)})
-            cgrpo_rows["untrained"].append(rows[key]["accuracy"]["mean"])
-            cgrpo_rows["trained"].append(accuracy(after[key]))
-            cgrpo_rows["trained_full"].append(accuracy(after["full"]))
-            trained_directions.append(by_direction(after[key]))
-            print(f"C-GRPO seed {seed}: {key} {cgrpo_rows['untrained'][-1]:.3f} -> {accuracy(after[key]):.3f} "
-                  f"(full tokens {accuracy(after['full']):.3f})", flush=True)
+    key = config_key(CGRPO_STRATEGY, CGRPO_RATIO)
+    cgrpo_rows: dict[str, list[float]] = {"untrained": [], "trained": [], "trained_full": []}
+    trained_directions = []
+    for seed in cgrpo_seeds:
+        model_dir = cgrpo(model, log_dir / f"cgrpo{seed}", seed, cgrpo_steps, cgrpo_batch, cgrpo_lr, log_dir)
+        after: dict[str, list[dict]] = defaultdict(list)
+        for data_seed, folder in folders.items():
+            for k, flat in evaluate({key: runs[key], FULL: runs[FULL]}, base_settings(str(model_dir), folder),
+                                    f"cgrpo{seed}-seed{data_seed}", log_dir).items():
+                after[k].append(flat)
+        trained, trained_full = table_row(after[key]), table_row(after[FULL])
+        cgrpo_rows["untrained"].append(rows[key]["accuracy"]["mean"])
+        cgrpo_rows["trained"].append(trained["accuracy"]["mean"])
+        cgrpo_rows["trained_full"].append(trained_full["accuracy"]["mean"])
+        trained_directions.append(trained["by_direction"])
+        print(f"C-GRPO seed {seed}: {key} {cgrpo_rows['untrained'][-1]:.3f} -> {cgrpo_rows['trained'][-1]:.3f} "
+              f"(full tokens {cgrpo_rows['trained_full'][-1]:.3f})", flush=True)
 
     payload = {
         "model": model,

@@ -6,11 +6,13 @@ from __future__ import annotations
 import dataclasses
 import random
 
+import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
 
 from omarc.datamodules.benchmarks import build_prompt, read_benchmark
+from omarc.datamodules.datamodule import OmniQADataModule
 from omarc.datamodules.default_task import DEFAULT_TASK
 from omarc.datamodules.generate import PALETTE, generate_benchmark, plan_clip, question_direction, render, write_av
 from omarc.datamodules.media import decode_media
@@ -18,7 +20,8 @@ from omarc.modules.backbones.default_model import DEFAULT_FAMILY, DEFAULT_MODEL,
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
 from omarc.modules.backbones.tiny import build_tiny_tokenizer
-from omarc.modules.evaluation.answers import extract_answer
+from omarc.modules.evaluation.evaluator import OmniQAEvaluator
+from omarc.modules.evaluation.predictions import PredictionWriter
 from omarc.recipes.default_model import (
     MAX_ANSWER_TOKENS,
     GeneratedQADataset,
@@ -123,26 +126,20 @@ def test_frozen_encoders_get_no_gradient_text_embeddings_do(untrained):
 def test_packaged_model_answers_held_out_clips_far_above_chance(tmp_path):
     size_mb = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.iterdir()) / 2**20
     assert size_mb < MAX_MODEL_MB
-    backbone, processor, family = load_backbone(DEFAULT_MODEL, device="cpu")
-    assert family == DEFAULT_FAMILY
-    records = []
-    for name in ("worldsense", "ugc_avqa"):
-        folder = generate_benchmark(tmp_path / name, name, 8, seed=HELD_OUT_SEED, **DEFAULT_TASK.generation_kwargs())
-        records += read_benchmark(name, folder, "test").records
-    builder = InputBuilder(processor, family)
-    items = [
-        builder(build_prompt(r, "official"), decode_media(r.video_path, **DEFAULT_TASK.decode_kwargs())) for r in records
-    ]
-    with torch.no_grad():
-        gen = backbone.generate(backbone.encode(builder.collate(items)), max_new_tokens=MAX_ANSWER_TOKENS)
-    texts = processor.tokenizer.batch_decode(
-        [t[:n] for t, n in zip(gen.tokens.tolist(), gen.lengths.tolist())], skip_special_tokens=True
-    )
-    correct = [extract_answer(t, r.options) == r.answer for t, r in zip(texts, records)]
+    folders = {name: generate_benchmark(tmp_path / name, name, 8, seed=HELD_OUT_SEED, **DEFAULT_TASK.generation_kwargs())
+               for name in ("worldsense", "ugc_avqa")}
+    model = OmniQAEvaluator(model=DEFAULT_MODEL, strategy="full", ratio=0.0, max_new_tokens=MAX_ANSWER_TOKENS,
+                            output_dir=str(tmp_path / "run"), keep_maps=0)
+    assert model.family == DEFAULT_FAMILY
+    data = OmniQADataModule(benchmarks=list(folders), paths={k: str(v) for k, v in folders.items()}, generated=False,
+                            batch_size=16, inputs=model.input_builder, **DEFAULT_TASK.decode_kwargs())
+    pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+               default_root_dir=tmp_path).test(model, datamodule=data)
+    rows = PredictionWriter(tmp_path / "run" / "test" / "predictions.jsonl").read()
     # 16 four-option questions: chance gives >= 11 right with probability < 0.1 %.
-    assert sum(correct) >= 11, list(zip(texts, [r.answer for r in records]))
+    assert len(rows) == 16 and sum(r.correct for r in rows) >= 11, [(r.prediction, r.answer) for r in rows]
     # Answers are an option's text (a colour, a sound or a pair) then end-of-turn, within the tokens decoded.
-    assert all(t.strip() in r.options for t, r in zip(texts, records))
+    assert all(r.prediction.strip() in r.options for r in rows)
 
 
 def test_missing_default_model_names_the_training_script(tmp_path, monkeypatch):

@@ -18,20 +18,42 @@ def results():
     return module
 
 
-def test_evidence_recall_and_accuracy_split(results):
-    O = results.Outcome
-    outcomes = [
-        O(True, "forward", {"video": 4, "audio": 25}, {"video": 1, "audio": 25}),
-        O(False, "reverse", {"video": 4, "audio": 25}, {"video": 0, "audio": 5}),
-        O(True, "both", {"video": 8, "audio": 50}, {"video": 4, "audio": 0}),
-        O(True, "forward", {}, {}),  # no evidence spans: counted in accuracy only
-    ]
-    ev = results.evidence_summary(outcomes)
-    assert ev["video"] == {"recall": 5 / 16, "kept_samples": 2, "kept_accuracy": 1.0,
-                           "dropped_samples": 1, "dropped_accuracy": 0.0}
-    assert ev["audio"]["recall"] == 30 / 100 and ev["audio"]["dropped_accuracy"] == 1.0
-    assert results.accuracy(outcomes) == 0.75
-    assert results.by_direction(outcomes) == {"forward": 1.0, "reverse": 0.0, "both": 1.0}
+def test_table_row_pools_seeds_per_direction_and_evidence_from_results_files(results):
+    """Two seeds' results.json figures: accuracy per seed, per direction and evidence over all questions."""
+    seed1 = {
+        "accuracy": 0.75, "count": 4,
+        # WorldSense forward (2 questions, 1 right), UGC-AVQA reverse (1 right) and both (1 right)
+        "accuracy/worldsense/Audio-Visual Alignment": 0.5, "count/worldsense/Audio-Visual Alignment": 2,
+        "accuracy/ugc_avqa/FGAVC": 1.0, "count/ugc_avqa/FGAVC": 1,
+        "accuracy/ugc_avqa/AVEP": 1.0, "count/ugc_avqa/AVEP": 1,
+        "evidence/video/tokens": 16, "evidence/video/kept_tokens": 5, "evidence/video/recall": 5 / 16,
+        "evidence/video/kept_samples": 2, "evidence/video/kept_accuracy": 1.0,
+        "evidence/video/dropped_samples": 1, "evidence/video/dropped_accuracy": 0.0,
+        "evidence/worldsense/video/tokens": 999,  # a benchmark's own figures are not the overall ones
+    }
+    seed2 = {
+        "accuracy": 0.0, "count": 2,
+        "accuracy/dailyomni/AV Event Alignment": 0.0, "count/dailyomni/AV Event Alignment": 1,  # forward
+        "accuracy/dailyomni/Event Sequence": 0.0, "count/dailyomni/Event Sequence": 1,  # reverse
+        "evidence/video/tokens": 8, "evidence/video/kept_tokens": 0, "evidence/video/recall": 0.0,
+        "evidence/video/kept_samples": 0, "evidence/video/dropped_samples": 2, "evidence/video/dropped_accuracy": 0.0,
+    }
+    row = results.table_row([seed1, seed2])
+    assert row["accuracy"] == {"mean": 0.375, "min": 0.0, "max": 0.75, "per_seed": [0.75, 0.0]}
+    # forward: 1 right of 3; reverse: 1 of 2; both: 1 of 1
+    assert row["by_direction"] == pytest.approx({"forward": 1 / 3, "reverse": 0.5, "both": 1.0})
+    # video: 5 of 24 tokens kept; kept in 2 questions (both right), dropped in 3 (none right); no audio figures
+    assert row["evidence"] == {"video": {"recall": pytest.approx(5 / 24), "kept_samples": 2, "kept_accuracy": 1.0,
+                                         "dropped_samples": 3, "dropped_accuracy": 0.0}}
+    assert results.table_row([seed2])["evidence"]["video"]["kept_accuracy"] is None  # no question kept any
+
+
+def test_the_sweep_holds_every_row_and_the_muted_run_alone_changes_the_audio(results):
+    runs = results.sweep_runs()
+    assert len(runs) == 2 + len(results.RATIOS) * len(results.VARIANTS)
+    assert runs["muted"] == {**runs["full"], "audio": "silence"}
+    assert runs["omnizip_offset@0.7"] == {"model": {"strategy": "omnizip", "ratio": 0.7, "strategy_options": {"split": "offset"}}}
+    assert len({results.run_label(r) for r in runs.values()}) == len(runs)  # one folder each
 
 
 def row(mean: float) -> dict:

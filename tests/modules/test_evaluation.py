@@ -129,6 +129,7 @@ def test_test_run_writes_rows_metrics_results_and_tensorboard(tmp_path, dailyomn
         kept = [r for r in rows if r.evidence_kept[m] > 0]
         dropped = [r for r in rows if r.evidence_kept[m] == 0]
         figures = {"recall": sum(r.evidence_kept[m] for r in rows) / sum(r.evidence_in[m] for r in rows),
+                   "tokens": sum(r.evidence_in[m] for r in rows), "kept_tokens": sum(r.evidence_kept[m] for r in rows),
                    "samples": QUESTIONS, "kept_samples": len(kept), "dropped_samples": len(dropped)}
         figures.update({f"{label}_accuracy": sum(r.correct for r in group) / len(group)
                         for label, group in (("kept", kept), ("dropped", dropped)) if group})

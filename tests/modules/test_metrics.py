@@ -150,21 +150,25 @@ def test_evidence_recall_and_accuracy_split_by_whether_it_survived():
     evidence = {k: v for k, v in out.items() if k.startswith("evidence/")}
     assert evidence == pytest.approx({
         # audio: e1..e3 only: 6 of 30 tokens kept; kept in e1, e3 (both right), dropped in e2 (wrong)
-        "evidence/audio/recall": 6 / 30, "evidence/audio/samples": 3,
+        "evidence/audio/recall": 6 / 30, "evidence/audio/tokens": 30, "evidence/audio/kept_tokens": 6, "evidence/audio/samples": 3,
         "evidence/audio/kept_samples": 2, "evidence/audio/kept_accuracy": 1.0,
         "evidence/audio/dropped_samples": 1, "evidence/audio/dropped_accuracy": 0.0,
         # video: e1..e4: 10 of 20 kept; kept in e1, e4 (right), dropped in e2 (wrong), e3 (right)
-        "evidence/video/recall": 10 / 20, "evidence/video/samples": 4,
+        "evidence/video/recall": 10 / 20, "evidence/video/tokens": 20, "evidence/video/kept_tokens": 10,
+        "evidence/video/samples": 4,
         "evidence/video/kept_samples": 2, "evidence/video/kept_accuracy": 1.0,
         "evidence/video/dropped_samples": 2, "evidence/video/dropped_accuracy": 0.5,
-        "evidence/dailyomni/audio/recall": 6 / 30, "evidence/dailyomni/audio/samples": 3,
+        "evidence/dailyomni/audio/recall": 6 / 30, "evidence/dailyomni/audio/tokens": 30,
+        "evidence/dailyomni/audio/kept_tokens": 6, "evidence/dailyomni/audio/samples": 3,
         "evidence/dailyomni/audio/kept_samples": 2, "evidence/dailyomni/audio/kept_accuracy": 1.0,
         "evidence/dailyomni/audio/dropped_samples": 1, "evidence/dailyomni/audio/dropped_accuracy": 0.0,
-        "evidence/dailyomni/video/recall": 2 / 12, "evidence/dailyomni/video/samples": 3,
+        "evidence/dailyomni/video/recall": 2 / 12, "evidence/dailyomni/video/tokens": 12,
+        "evidence/dailyomni/video/kept_tokens": 2, "evidence/dailyomni/video/samples": 3,
         "evidence/dailyomni/video/kept_samples": 1, "evidence/dailyomni/video/kept_accuracy": 1.0,
         "evidence/dailyomni/video/dropped_samples": 2, "evidence/dailyomni/video/dropped_accuracy": 0.5,
         # worldsense: e4's video only (no dropped accuracy: that group is empty); no audio figures
-        "evidence/worldsense/video/recall": 1.0, "evidence/worldsense/video/samples": 1,
+        "evidence/worldsense/video/recall": 1.0, "evidence/worldsense/video/tokens": 8,
+        "evidence/worldsense/video/kept_tokens": 8, "evidence/worldsense/video/samples": 1,
         "evidence/worldsense/video/kept_samples": 1, "evidence/worldsense/video/kept_accuracy": 1.0,
         "evidence/worldsense/video/dropped_samples": 0,
     })  # and nothing for ugc_avqa, whose record has no evidence spans

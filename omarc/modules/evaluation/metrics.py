@@ -63,7 +63,8 @@ class QAAccuracy(Metric):
     that media flag) for every name in ``flags``; and, per modality ``m`` of
     :data:`EVIDENCE_MODALITIES` among the samples with evidence tokens of ``m`` (overall as
     ``evidence/<m>/<stat>``, per benchmark as ``evidence/<benchmark>/<m>/<stat>``): ``recall``
-    (evidence tokens kept / evidence tokens, summed over those samples), ``samples``,
+    (evidence tokens kept / evidence tokens, summed over those samples; the two sums as ``kept_tokens``
+    and ``tokens``), ``samples``,
     ``kept_samples`` and ``kept_accuracy`` (at least one evidence token kept), ``dropped_samples``
     and ``dropped_accuracy`` (all dropped); an accuracy is left out when its group is empty, and
     every ``evidence/`` figure when no sample has evidence of ``m``. Failed samples have none.
@@ -189,6 +190,7 @@ def _evidence(correct: Tensor, evidence: Tensor, group: Tensor, names: list[str]
                 continue
             prefix = f"evidence/{name}/{m}" if name else f"evidence/{m}"
             out[f"{prefix}/recall"] = float(kept[has].sum() / tokens[has].sum())
+            out[f"{prefix}/tokens"], out[f"{prefix}/kept_tokens"] = float(tokens[has].sum()), float(kept[has].sum())
             out[f"{prefix}/samples"] = float(has.sum())
             for label, part in (("kept", has & (kept > 0)), ("dropped", has & ~(kept > 0))):
                 out[f"{prefix}/{label}_samples"] = float(part.sum())
