@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from omarc.cli import UsageError, given_options, main, resolve_config
+from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
 from omarc.strategies.budget import retained
 from omarc.sweep import run_config, run_label, run_sweep
 
@@ -75,7 +76,11 @@ def test_a_bad_run_is_one_line_before_any_run_starts(runs, named, tmp_path, monk
 def test_sweep_two_ratios_two_strategies(tmp_path, monkeypatch):
     monkeypatch.setenv("OMARC_CACHE", str(tmp_path / "cache"))
     runs = [{"strategy": s, "ratio": r, "benchmark": "ugc_avqa", "limit": 2} for s in ("omac", "omac_va") for r in (0.55, 0.7)]
+    encoded = []
+    encode = QwenOmniBackbone.encode
+    monkeypatch.setattr(QwenOmniBackbone, "encode", lambda self, batch, **kw: encoded.append(1) or encode(self, batch, **kw))
     rows = run_sweep(runs, name="t", output_dir=tmp_path)
+    assert len(encoded) == 2, "the four runs differ only in their compressor: one pass, each of the 2 clips encoded once"
     table = (tmp_path / "t" / "t.md").read_text().strip().splitlines()
     assert len(table) == 2 + 4
     for row in rows:
@@ -115,8 +120,12 @@ def test_sweep_settings_as_dicts_reach_each_run(tmp_path, monkeypatch):
         {"model": {"strategy": "omnizip", "ratio": 0.55}, "benchmark": "worldsense"},
         {"strategy": "omac_va", "ratio": 0.3, "data": {"limit": 2, "max_frames": 4}, "args": ["--benchmark", "dailyomni"]},
     ]
+    encoded = []
+    encode = QwenOmniBackbone.encode
+    monkeypatch.setattr(QwenOmniBackbone, "encode", lambda self, batch, **kw: encoded.append(1) or encode(self, batch, **kw))
     rows = run_sweep(runs, name="d", output_dir=tmp_path, base={"data": {"limit": 1, "max_frames": 8}},
                      base_args=["--model.max_new_tokens", "8"])
+    assert len(encoded) == 1 + 2, "other data: two passes (one worldsense clip, then two dailyomni clips)"
     assert [r["label"] for r in rows] == ["omnizip-r0.55-benchmark_worldsense", "omac_va-r0.3-data.limit_2-data.max_frames_4"]
     expected = [("omnizip", 0.55, ["worldsense"], 1, 8), ("omac_va", 0.3, ["dailyomni"], 2, 4)]
     for row, (strategy, ratio, benchmarks, count, frames) in zip(rows, expected, strict=True):
