@@ -1,4 +1,9 @@
-"""One timed pass of the whole inference path, stage by stage (paper Table 6)."""
+"""One timed pass of the whole inference path, stage by stage (paper Table 6).
+
+The stages are the evaluation engine's own functions, timed one by one with its timer
+(:func:`~omarc.modules.backbones.base.timed`): the data module's decoder, the model's input
+builder, the backbone's encode, the compressor, and the backbone's prefill and decode steps.
+"""
 
 from __future__ import annotations
 

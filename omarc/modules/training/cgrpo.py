@@ -180,7 +180,6 @@ class CGRPOModule(pl.LightningModule):
         texts = completion_texts(self.processor.tokenizer, out)
         per_row = [r for r in records for _ in range(G)]
         total, parts = self.reward_set(texts, per_row)
-        B = len(records)
         return Rollouts(
             tokens=tokens, lengths=lengths, logprobs=out.logprobs, truncated=~ended, texts=texts,
             rewards=rearrange(total, "(b g) -> b g", g=G).to(self.device),
