@@ -21,6 +21,7 @@ or ``OMARC_DEBUG=1`` raises it with its traceback instead. Errors of the run its
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -29,15 +30,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+import yaml
 from jsonargparse import ArgumentError, Namespace
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name, check_folder, detect_benchmark
 from omarc.datamodules.datamodule import OmniQADataModule
 from omarc.modules.evaluation.evaluator import OmniQAEvaluator
+from omarc.modules.evaluation.runs import RunFolderError
 from omarc.strategies import STRATEGIES
 from omarc.strategies.base import check_ratio
 from omarc.strategies.registry import check_strategy
@@ -47,6 +51,8 @@ SHORTCUTS = ("strategy", "ratio", "benchmark", "data_folder")
 #: Options whose bare value is a model name / a folder rather than a config for the whole group.
 GROUP_VALUE_FLAGS = {"--model": "--model.model", "--data": "--data_folder"}
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+#: Input folders whose relative value in a ``--config`` file is relative to that file (:func:`anchor_config_paths`).
+CONFIG_PATH_KEYS = ("data.data_dir", "data_folder")
 #: What building the configured objects raises for a bad option or config value.
 USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, MisconfigurationException)
 
@@ -126,6 +132,69 @@ def expand_shortcuts(argv: list[str]) -> list[str]:
     return out
 
 
+def anchor_config_paths(argv: list[str]) -> list[str]:
+    """Relative input paths in a subcommand's ``--config FILE`` resolve against FILE's folder, not the working
+    directory: each is set again, absolute, right after that ``--config`` (so later options still override
+    it). Those paths: :data:`CONFIG_PATH_KEYS`, ``trainer.strategy.init_args.config`` when a string (the
+    DeepSpeed JSON), and ``model.model`` when it names a folder beside the config. Outputs (``runs/``,
+    the logger's and checkpoints' folders) stay relative to the working directory.
+    """
+    start = next((i + 1 for i, a in enumerate(argv) if a in LightningCLI.subcommands()), 0)  # 0: no subcommands
+    out, i = argv[:start], start
+    while i < len(argv):
+        flag, eq, value = argv[i].partition("=")
+        if flag != "--config" or (not eq and i + 1 == len(argv)):
+            out.append(argv[i])
+            i += 1
+            continue
+        if not eq:
+            value = argv[i + 1]
+        out += argv[i: i + (1 if eq else 2)]
+        i += 1 if eq else 2
+        out += [f"--{key}={path}" for key, path in config_file_paths(value).items()]
+    return out
+
+
+def config_file_paths(config: str) -> dict[str, str]:
+    """``{option: absolute path}`` for the relative input paths in the YAML file ``config`` (nothing when
+    ``config`` is not a readable file: the parser reports that)."""
+    path = Path(config)
+    try:
+        content = yaml.safe_load(path.read_text()) if path.is_file() else None
+    except (OSError, yaml.YAMLError):
+        return {}
+    if not isinstance(content, dict):
+        return {}
+    base = path.resolve().parent
+
+    def get(*keys: str) -> Any:
+        node = content
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node
+
+    def anchored(value: Any) -> str | None:
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute() and "://" not in value:
+            return str(base / Path(value).expanduser())
+        return None
+
+    found: dict[str, str] = {}
+    for key in CONFIG_PATH_KEYS:
+        value = anchored(get(*key.split(".")))
+        if value is not None:
+            found[key] = value
+    paths = get("data", "paths")
+    if isinstance(paths, dict) and any(anchored(v) for v in paths.values()):
+        found["data.paths"] = json.dumps({k: anchored(v) or v for k, v in paths.items()})
+    model = anchored(get("model", "model"))
+    if model is not None and Path(model).is_dir():  # else a name or a hub id
+        found["model.model"] = model
+    deepspeed = anchored(get("trainer", "strategy", "init_args", "config"))
+    if deepspeed is not None:
+        found["trainer.strategy.init_args.config"] = deepspeed
+    return found
+
+
 def _is_config(value: str) -> bool:
     return value.lstrip().startswith("{") or (value.endswith(CONFIG_SUFFIXES) and Path(value).is_file())
 
@@ -150,8 +219,9 @@ class OmarcCLI(LightningCLI):
                                  "or named by --benchmark) or a folder of them")
 
     def parse_arguments(self, parser, args) -> None:
-        """Parse, then check the shortcuts at once: a bad one is reported before Lightning seeds and logs."""
-        super().parse_arguments(parser, args)
+        """Parse (a config file's relative paths anchored to it, :func:`anchor_config_paths`), then check the
+        shortcuts at once: a bad one is reported before Lightning seeds and logs."""
+        super().parse_arguments(parser, anchor_config_paths(list(args)) if isinstance(args, (list, tuple)) else args)
         with user_errors():
             shortcut_options(self.run_config())
 
@@ -189,8 +259,17 @@ class OmarcCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs) -> Trainer:
         """Check the data folders first: a missing one is reported before the trainer logs anything."""
         if self.subcommand is not None:
-            check_data(self.datamodule, self.subcommand)
+            trainer = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+            validates = is_overridden("validation_step", self.model) and trainer.get("limit_val_batches") != 0
+            check_data(self.datamodule, self.subcommand, validates=validates)
         return super().instantiate_trainer(**kwargs)
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """A run folder that holds another run (found when the run sets up) is a bad option too."""
+        try:
+            super()._run_subcommand(subcommand)
+        except RunFolderError as e:
+            raise UsageError(str(e)) from e
 
 
 def shortcut_options(config: Namespace) -> dict[str, Any]:
@@ -240,12 +319,11 @@ def _detect(folder: Path) -> str:
         raise ValueError(f"--data {e}; or subfolders named {', '.join(BENCHMARKS)}; or pass --benchmark NAME") from e
 
 
-def check_data(datamodule: OmniQADataModule, subcommand: str) -> None:
-    """A missing benchmark folder or annotation file that ``subcommand`` would read, found before it runs."""
-    reads = [(name, datamodule.split) for name in datamodule.benchmarks]
-    if subcommand == "fit":
-        reads += [(name, datamodule.train_split) for name in datamodule.train_benchmarks]
-    for name, split in reads:
+def check_data(datamodule: OmniQADataModule, subcommand: str, validates: bool = False) -> None:
+    """A missing benchmark folder or annotation file that ``subcommand`` would read, found before it runs:
+    fit reads its train benchmarks, and the evaluation ones only when it ``validates`` (the model has a
+    validation loop that runs); every other subcommand reads the evaluation benchmarks."""
+    for name, split in datamodule.reads(subcommand, validates):
         if name in datamodule.paths or datamodule.data_dir is not None or not datamodule.generated:
             check_folder(name, datamodule.folder(name), split)
 
@@ -285,7 +363,7 @@ class _Given(Exception):
 
 class _GivenOnly(OmarcCLI):
     def parse_arguments(self, parser, args) -> None:
-        raise _Given(parser.parse_args(args, defaults=False))
+        raise _Given(parser.parse_args(anchor_config_paths(list(args)), defaults=False))
 
 
 def resolve_config(args: list[str] | dict[str, Any]) -> dict:

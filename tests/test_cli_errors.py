@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from omarc.cli import UsageError, main
+from omarc.datamodules.generate import generate_benchmark
 from omarc.modules.evaluation.evaluator import OmniQAEvaluator
 
 STRATEGY_ERROR = "omarc: error: --strategy: unknown strategy 'bogus'; choose one of: full, omac, omac_va, omnizip, random, uniform"
@@ -54,6 +55,20 @@ def test_a_bad_option_is_one_line_and_exit_status_2(argv, named, tmp_path, monke
     errors = [line for line in err.splitlines() if line.startswith("omarc: error:")]
     assert code == 2 and len(errors) == 1 and "Traceback" not in err
     assert named.format(tmp=tmp_path) in errors[0]
+
+
+def test_a_folder_of_another_run_is_one_line_naming_the_output_dir_option(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    data = generate_benchmark(tmp_path / "dailyomni", "dailyomni", n_videos=1, seconds=2)
+    argv = ["test", "--data", str(data), "--model.output_dir", "out", "--trainer.enable_progress_bar", "false"]
+    monkeypatch.setattr(sys, "argv", ["omarc", *argv])
+    main()  # writes out/test/predictions.jsonl
+    capsys.readouterr()
+    code, err = run_main([*argv, "--strategy", "full"], monkeypatch, capsys)
+    errors = [line for line in err.splitlines() if line.startswith("omarc: error:")]
+    assert code == 2 and len(errors) == 1 and "Traceback" not in err
+    assert errors[0] == ("omarc: error: out holds predictions of another run (changed: model.strategy); "
+                         "pass another --model.output_dir or remove that folder")
 
 
 def test_the_command_prints_only_the_error_line():

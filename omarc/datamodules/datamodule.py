@@ -14,6 +14,7 @@ from typing import Collection, Literal
 
 import lightning.pytorch as pl
 import torch.distributed as dist
+from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch.utils.data import DataLoader
 
 from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name, read_benchmark
@@ -138,17 +139,64 @@ class OmniQADataModule(pl.LightningDataModule):
         self.excluded = set(ids)
 
     def run_signature(self) -> dict:
-        """Which questions a run answers and how their media is decoded: a resumed evaluation must match it."""
-        return {**{k: getattr(self, k) for k in RUN_SIGNATURE}, "media": dict(self.decode.keywords)}
+        """Which questions a run answers and how their media is decoded: a resumed evaluation must match it.
+        Folders are given by their resolved paths, so ``./x`` and ``x`` are the same data."""
+        signature = {k: getattr(self, k) for k in RUN_SIGNATURE}
+        if self.data_dir is not None:
+            signature["data_dir"] = str(Path(self.data_dir).expanduser().resolve())
+        signature["paths"] = {k: str(Path(v).expanduser().resolve()) for k, v in self.paths.items()}
+        return {**signature, "media": dict(self.decode.keywords)}
+
+    def run_name(self) -> str:
+        """The data part of a run's default folder: the evaluated benchmarks' names, plus a short hash of
+        the folders they are read from (resolved paths; for the generated set, which one), unless every one
+        is the embedded default set. Two copies of a benchmark get two names; the same folder, one."""
+        names = "-".join(self.benchmarks)
+        sources = {name: self._source(name) for name in self.benchmarks}
+        default = f"generated:{self._generated_root(DEFAULT_GENERATION, 0).name}"
+        if all(source == default for source in sources.values()):
+            return names
+        digest = hashlib.sha1(json.dumps(sources, sort_keys=True).encode()).hexdigest()[:6]
+        return f"{names}-{digest}"
+
+    def _source(self, name: str) -> str:
+        """Where benchmark ``name`` is read from, without generating anything: its resolved folder, or the
+        generated set's name."""
+        if name in self.paths:
+            return str(Path(self.paths[name]).expanduser().resolve())
+        if self.data_dir is not None:
+            return str((Path(self.data_dir).expanduser() / name).resolve())
+        return f"generated:{self._generated_root().name}" if self.generated else "none"
+
+    def reads(self, stage: str | None, validates: bool = False) -> list[tuple[str, str]]:
+        """The (benchmark, split) pairs ``stage`` reads: fit its train benchmarks, and the evaluation ones
+        only when it ``validates`` (a validation loop runs); every other stage the evaluation benchmarks."""
+        evaluation = [(name, self.split) for name in self.benchmarks]
+        if stage != "fit":
+            return evaluation
+        return [(name, self.train_split) for name in self.train_benchmarks] + (evaluation if validates else [])
 
     def prepare_data(self) -> None:
-        if self._uses_generated():
+        """Generate the embedded default set once (before the ranks read it) when the stage reads from it."""
+        stage = getattr(getattr(self.trainer, "state", None), "fn", None)
+        stage = str(getattr(stage, "value", stage)) if stage is not None else None
+        names = {name for name, _ in self.reads(stage, validates=self._validates())}
+        if self.generated and self.data_dir is None and names - set(self.paths):
             ensure_generated(self._generated_root(), self.seed, self.generation)
 
+    def _validates(self) -> bool:
+        """Whether the trainer's fit runs a validation loop (which reads the evaluation benchmarks)."""
+        trainer = self.trainer
+        module = getattr(trainer, "lightning_module", None)
+        return module is not None and is_overridden("validation_step", module) and trainer.limit_val_batches != 0
+
     def setup(self, stage: str | None = None) -> None:
+        """Read what ``stage`` reads: fit its train benchmarks (the evaluation benchmarks only when a
+        validation loop asks for their loader), every other stage the evaluation benchmarks."""
         if stage in (None, "fit"):
             self.entries("train")
-        self.entries("eval")
+        if stage != "fit":
+            self.entries("eval")
 
     def entries(self, kind: Literal["eval", "train"]) -> list[Entry]:
         """Filtered records (and read issues, which count as failed samples) of ``kind``; read once."""
@@ -221,10 +269,13 @@ class OmniQADataModule(pl.LightningDataModule):
     def _uses_generated(self) -> bool:
         return self.generated and self.data_dir is None and not set(self.benchmarks) <= set(self.paths)
 
-    def _generated_root(self) -> Path:
+    def _generated_root(self, generation: dict | None = None, seed: int | None = None) -> Path:
+        """The generated set's folder for ``generation`` and ``seed`` (default: this module's)."""
+        generation = self.generation if generation is None else generation
+        seed = self.seed if seed is None else seed
         base = Path(self.cache_dir or os.environ.get("OMARC_CACHE", "~/.cache/omarc")).expanduser()
-        key = hashlib.sha1(json.dumps(self.generation, sort_keys=True).encode()).hexdigest()[:10]
-        return base / "generated" / f"{GENERATED_VERSION}-seed{self.seed}-{key}"
+        key = hashlib.sha1(json.dumps(generation, sort_keys=True).encode()).hexdigest()[:10]
+        return base / "generated" / f"{GENERATED_VERSION}-seed{seed}-{key}"
 
     def _rank_world(self) -> tuple[int, int]:
         if self.trainer is not None:

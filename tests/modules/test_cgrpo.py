@@ -4,6 +4,8 @@ events read back, a learning signal, exact resume, export, μ > 1, and the DeepS
 import contextlib
 from pathlib import Path
 
+import yaml
+
 import lightning.pytorch as pl
 import pytest
 import torch
@@ -13,6 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from omarc.cli import OmarcCLI, UsageError, resolve_config, run_cli
 from omarc.datamodules.datamodule import OmniQADataModule
+from omarc.datamodules.generate import generate_benchmark
 from omarc.modules.backbones.loading import load_backbone
 from omarc.modules.training.cgrpo import CGRPOModule, export_checkpoint
 from omarc.modules.training.config import ObjectiveConfig, OptimConfig, SamplingConfig
@@ -218,11 +221,11 @@ def test_shipped_configs_resolve_to_their_nested_settings(name, expected):
 
 
 @pytest.mark.parametrize("name", ["omarc_3b", "omarc_7b"])
-def test_paper_configs_resolve_and_the_cli_builds_the_deepspeed_zero2_strategy(name):
-    with contextlib.chdir(REPO):
+def test_paper_configs_resolve_and_the_cli_builds_the_deepspeed_zero2_strategy(name, tmp_path):
+    with contextlib.chdir(tmp_path):  # not the repository root: the JSON path is relative to the config
         # No GPU here: the same config on the CPU with the tiny model, built by the CLI without running.
         cli = OmarcCLI(CGRPOModule, OmniQADataModule, run=False, args=[
-            "--config", f"configs/{name}.yaml", "--model.model", "tiny", "--trainer.accelerator", "cpu",
+            "--config", str(REPO / "configs" / f"{name}.yaml"), "--model.model", "tiny", "--trainer.accelerator", "cpu",
             "--trainer.devices", "1", "--trainer.logger", "false", "--trainer.callbacks", "[]"])
     built = cli.trainer.strategy
     assert isinstance(built, DeepSpeedStrategy) and built.zero_stage_3 is False
@@ -230,3 +233,26 @@ def test_paper_configs_resolve_and_the_cli_builds_the_deepspeed_zero2_strategy(n
     assert built.config["managed_gradient_accumulation"] is False, "several backward passes per optimizer step"
     assert isinstance(cli.trainer.precision_plugin, DeepSpeedPrecision) and cli.trainer.precision == "bf16-mixed"
     assert cli.model.optim.gradient_checkpointing and cli.model.backbone.thinker.is_activation_checkpointing
+
+
+@pytest.mark.parametrize("name", ["omarc_tiny", "omarc_3b", "omarc_7b"])
+def test_each_shipped_fit_config_trains_a_step_from_another_folder_with_only_its_train_folder(name, tmp_path, monkeypatch):
+    """The paper's command with only the UGC-AVQA train folder (no evaluation benchmark folder, no generated set),
+    run outside the repository; the folder comes from a second config that names it relative to itself."""
+    generate_benchmark(tmp_path / "ugc_avqa", "ugc_avqa", n_videos=1, seconds=2, split="train")
+    (tmp_path / "configs").mkdir()
+    data = tmp_path / "configs" / "data.yaml"
+    data.write_text(yaml.safe_dump({"data": {"paths": {"ugc_avqa": "../ugc_avqa"}, "num_workers": 0}}))
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("OMARC_CACHE", str(tmp_path / "cache"))  # the generated set would be written here
+    with one_thread():
+        cli = run_cli(["fit", "--config", str(REPO / "configs" / f"{name}.yaml"), "--config", str(data),
+                       "--model.model", "tiny", "--trainer.accelerator", "cpu", "--trainer.devices", "1",
+                       "--trainer.strategy", "auto", "--trainer.precision", "32", "--trainer.max_steps", "1",
+                       "--trainer.enable_progress_bar", "false", "--model.sampling.max_completion_length", "8"])
+    assert cli.trainer.global_step == 1
+    assert cli.datamodule.folder("ugc_avqa") == tmp_path / "configs" / ".." / "ugc_avqa"
+    assert not (tmp_path / "cache").exists(), "fit read only its train folder"
+    assert (work / "runs" / name / "checkpoints" / "last.ckpt").is_file(), "outputs go to the working directory"

@@ -1,5 +1,6 @@
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -17,9 +18,9 @@ from omarc.modules.backbones.families import FAMILIES
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
 from omarc.datamodules.dataset import MEDIA_FLAGS_KEY, PromptInputs
-from omarc.modules.backbones.default_model import DEFAULT_MODEL
+from omarc.modules.backbones.default_model import DEFAULT_MODEL, DEFAULT_MODEL_DIR
 from omarc.modules.evaluation.evaluator import OmniQAEvaluator, evidence_tokens
-from omarc.modules.evaluation.runs import Compression
+from omarc.modules.evaluation.runs import Compression, RunFolderError
 from omarc.modules.evaluation.predictions import PredictionRow, PredictionWriter
 from omarc.strategies import Modality, TokenSequence
 from omarc.strategies.budget import retained
@@ -301,17 +302,72 @@ def test_several_compressions_in_one_pass_write_what_single_runs_write(tmp_path,
 def test_two_configurations_in_one_folder_are_refused(tmp_path, dailyomni, datamodule):
     model = OmniQAEvaluator(strategy="omac", compressions=[Compression("uniform", 0.7, output_dir=str(tmp_path))],
                             output_dir=str(tmp_path))
-    with pytest.raises(ValueError, match="give each its own output_dir"):
+    with pytest.raises(RunFolderError, match="give each its own output_dir"):
+        trainer(tmp_path).test(model, datamodule=datamodule(dailyomni))
+    # Left to their default folders, the same configuration twice would share one too.
+    model = OmniQAEvaluator(strategy="omac", compressions=[Compression("omac", 0.7, strategy_options={"guidance": 0.5})])
+    with pytest.raises(RunFolderError, match="give each its own output_dir"):
         trainer(tmp_path).test(model, datamodule=datamodule(dailyomni))
 
 
 def test_changed_settings_refuse_to_resume(tmp_path, dailyomni, datamodule):
     out = tmp_path / "run"
     trainer(tmp_path, limit_test_batches=1).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni))
-    with pytest.raises(ValueError, match="model.strategy"):
+    with pytest.raises(RunFolderError, match=r"changed: model.strategy\); pass another --model.output_dir "):
         trainer(tmp_path).test(OmniQAEvaluator(strategy="full", output_dir=str(out)), datamodule=datamodule(dailyomni))
-    with pytest.raises(ValueError, match="data.media"):
+    with pytest.raises(RunFolderError, match="data.media"):
         trainer(tmp_path).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni, fps=2.0))
+
+
+def test_a_run_that_failed_before_its_first_row_does_not_block_the_next(tmp_path, dailyomni, datamodule, monkeypatch):
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(OmniQAEvaluator, "answer", lambda self, records, inputs: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            trainer(tmp_path).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni))
+    assert (out / "run.json").is_file() and not rows_of(out)
+    # Other settings into the same folder: it holds no row, so the new run takes it.
+    trainer(tmp_path, limit_test_batches=1).test(OmniQAEvaluator(strategy="full", output_dir=str(out)),
+                                                 datamodule=datamodule(dailyomni))
+    assert len(rows_of(out)) == 2 and json.loads((out / "run.json").read_text())["model"]["strategy"] == "full"
+
+
+def default_folder(tmp_path: Path, data: Path, make_datamodule, **options) -> tuple[Path, list[PredictionRow]]:
+    """The folder a one-batch run of ``options`` writes by default (under the working directory), and its rows."""
+    model = OmniQAEvaluator(**options)
+    trainer(tmp_path, limit_test_batches=1).test(model, datamodule=make_datamodule(data))
+    folder = model.output_dir()
+    assert folder == model.runs[0].folder and not folder.is_absolute()
+    return folder, rows_of(folder)
+
+
+def test_default_run_folders_are_named_by_model_data_strategy_and_options(tmp_path, dailyomni, datamodule, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    first, second = tmp_path / "a" / "hf", tmp_path / "b" / "hf"  # two checkpoints, both called hf
+    for copy in (first, second):
+        shutil.copytree(DEFAULT_MODEL_DIR, copy)
+    shutil.copytree(dailyomni, tmp_path / "copy" / "dailyomni")  # a second copy of the benchmark
+
+    folder, rows = default_folder(tmp_path, dailyomni, datamodule, model=str(first))
+    assert folder.parts[0] == "runs" and folder.parts[1].startswith("dailyomni-")
+    assert folder.parts[2].startswith("hf-") and folder.name == "omac-r0.7" and len(rows) == 2
+    runs = {
+        "other checkpoint": default_folder(tmp_path, dailyomni, datamodule, model=str(second))[0],
+        "other copy of the data": default_folder(tmp_path, tmp_path / "copy" / "dailyomni", datamodule, model=str(first))[0],
+        "other option": default_folder(tmp_path, dailyomni, datamodule, model=str(first), strategy_options={"guidance": 0.0})[0],
+        "other ratio": default_folder(tmp_path, dailyomni, datamodule, model=str(first), ratio=0.55, audio_ratio=0.5)[0],
+    }
+    assert len({folder, *runs.values()}) == 5, runs
+    assert runs["other checkpoint"].parts[2].startswith("hf-") and runs["other checkpoint"].parts[2] != folder.parts[2]
+    assert runs["other copy of the data"].parts[1] != folder.parts[1]
+    assert runs["other option"].name == "omac-r0.7-guidance=0.0"
+    assert runs["other ratio"].name == "omac-r0.55-a0.5"
+    # The same run again, with the checkpoint spelled another way and an option at its default: same folder, resumed.
+    with caplog.at_level(logging.WARNING, logger="omarc.modules.evaluation.evaluator"):
+        again, rows = default_folder(tmp_path, dailyomni, datamodule, model="a/../a/hf", strategy_options={"guidance": 0.5})
+    assert again == folder and len(rows) == 4 and "resuming: 2 finished sample(s)" in caplog.text
+    # The packaged model and the generated default keep readable names.
+    assert default_folder(tmp_path, dailyomni, datamodule)[0].parts[2] == "default"
 
 
 def test_undecodable_video_is_a_failed_wrong_sample(tmp_path, dailyomni, datamodule):

@@ -16,9 +16,9 @@ one bin; and, for records that say where their answer's evidence lies, its ``evi
 the share of evidence tokens kept and accuracy with the evidence kept vs dropped, see
 :class:`~omarc.modules.evaluation.metrics.QAAccuracy`).
 
-The data module is used through three calls: ``benchmarks`` (the default folder's name),
-``run_signature()`` (what a resumed run must match) and ``exclude_ids()`` (samples every
-configuration has finished are not decoded again).
+The data module is used through three calls and one optional one: ``run_signature()`` (what a
+resumed run must match), ``exclude_ids()`` (samples every configuration has finished are not decoded
+again), ``run_name()`` (the data part of the default folder; without it, ``benchmarks`` joined).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from omarc.modules.backbones.loading import load_backbone
 from omarc.modules.evaluation.answers import answer_questions
 from omarc.modules.evaluation.metrics import QAAccuracy, format_results, nest_results
 from omarc.modules.evaluation.predictions import PredictionRow
-from omarc.modules.evaluation.runs import DEFAULT_RUNS_DIR, Compression, EvalRun
+from omarc.modules.evaluation.runs import Compression, EvalRun, RunFolderError, default_run_folder, model_identity
 from omarc.strategies import Modality, TokenSequence
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,8 @@ class OmniQAEvaluator(pl.LightningModule):
         max_new_tokens: decoding budget; 16 covers a letter with some preamble (use ~1024 with
             ``--data.prompt_style reasoning``).
         output_dir: where the first configuration's predictions and results go; default
-            ``runs/<benchmarks>/<model>/<strategy>-r<ratio>``.
+            ``runs/<data>/<model>/<strategy>-r<ratio>[-<options>]``, named by what defines the run
+            (:func:`~omarc.modules.evaluation.runs.default_run_folder`).
         use_audio_in_video: interleave the video's audio with its frames (the paper's setting).
         dtype: "float32" / "bfloat16" / "float16"; default bf16 on GPU, float32 on CPU.
         keep_maps: samples per stage and configuration whose kept frames, video tokens and audio are
@@ -127,12 +128,14 @@ class OmniQAEvaluator(pl.LightningModule):
             folders = [self.output_dir(i) for i in range(len(self.compressions))]
             clash = {f for f in folders if folders.count(f) > 1}
             if clash:
-                raise ValueError(f"several configurations would write to {sorted(map(str, clash))[0]}; "
-                                 "give each its own output_dir")
+                raise RunFolderError(f"several configurations would write to {sorted(map(str, clash))[0]}; "
+                                     "give each its own output_dir (--model.output_dir, and output_dir in --model.compressions)")
             self.runs = [EvalRun(c, compressor, metric, folder) for c, compressor, metric, folder
                          in zip(self.compressions, self.compressors, self.metrics, folders, strict=True)]
-        for run in self.runs:
-            run.open(stage, self.run_signature(run.compression), self.hparams.keep_maps, self.trainer.is_global_zero)
+        for i, run in enumerate(self.runs):
+            option = "--model.output_dir" if i == 0 else f"output_dir in --model.compressions (entry {i - 1})"
+            run.open(stage, self.run_signature(run.compression), self.hparams.keep_maps, self.trainer.is_global_zero,
+                     option)
             if run.finished:
                 log.warning("resuming: %d finished sample(s) in %s are skipped", len(run.finished), run.writer.path)
         # Excluded before any media is decoded; an empty set clears what an earlier stage excluded.
@@ -143,15 +146,19 @@ class OmniQAEvaluator(pl.LightningModule):
         compression = self.compressions[index]
         if compression.output_dir:
             return Path(compression.output_dir)
-        benchmarks = getattr(self.trainer.datamodule, "benchmarks", None) or ["data"]
-        model = Path(self.hparams.model).name or "model"
-        return Path(DEFAULT_RUNS_DIR) / "-".join(benchmarks) / model / f"{compression.strategy}-r{compression.ratio:g}"
+        datamodule = self.trainer.datamodule
+        if hasattr(datamodule, "run_name"):
+            data = datamodule.run_name()
+        else:
+            data = "-".join(getattr(datamodule, "benchmarks", None) or ["data"])
+        return default_run_folder(data, self.hparams.model, compression)
 
     def run_signature(self, compression: Compression | None = None) -> dict:
         """Everything that changes the answers of a sample under ``compression`` (default the first);
         a resumed run must match it."""
         compression = compression or self.compressions[0]
         model_side = {k: v for k, v in self.hparams.items() if k not in RUN_INDEPENDENT and not k.startswith("_")}
+        model_side["model"] = model_identity(self.hparams.model)  # a folder by its resolved path
         data_side = self.trainer.datamodule.run_signature()
         return json.loads(json.dumps({"model": {**model_side, **compression.settings()}, "data": data_side}, default=str))
 
