@@ -16,7 +16,9 @@ forms go through :func:`run_cli`, the one path from parsing to the finished run.
 
 A bad option or config value (found while parsing, building the model, data and trainer, or looking
 for the data folders) is one line on stderr, ``omarc: error: ...``, and exit status 2; ``--debug``
-or ``OMARC_DEBUG=1`` raises it with its traceback instead. Errors of the run itself keep theirs.
+or ``OMARC_DEBUG=1`` raises it with its traceback instead. So is an :class:`omarc.errors.UsageError`
+that omarc raises later (a checkpoint that is none, an annotation file without questions). Other
+errors of the run keep their traceback.
 """
 
 from __future__ import annotations
