@@ -16,12 +16,15 @@ forms go through :func:`run_cli`, the one path from parsing to the finished run.
 
 A bad option or config value (found while parsing, building the model, data and trainer, or looking
 for the data folders) is one line on stderr, ``omarc: error: ...``, and exit status 2; ``--debug``
-or ``OMARC_DEBUG=1`` raises it with its traceback instead. Errors of the run itself keep theirs.
+or ``OMARC_DEBUG=1`` raises it with its traceback instead. So is an :class:`omarc.errors.UsageError`
+that omarc raises later (a checkpoint that is none, an annotation file without questions). Other
+errors of the run keep their traceback.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
@@ -34,12 +37,15 @@ import yaml
 from jsonargparse import ArgumentError, Namespace
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name, check_folder, detect_benchmark
 from omarc.datamodules.datamodule import OmniQADataModule
+from omarc.errors import UsageError
 from omarc.modules.evaluation.evaluator import OmniQAEvaluator
 from omarc.modules.evaluation.runs import RunFolderError
 from omarc.strategies import STRATEGIES
@@ -57,26 +63,95 @@ CONFIG_PATH_KEYS = ("data.data_dir", "data_folder")
 USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, MisconfigurationException)
 
 
+#: The usage line of ``omarc test --help`` (and fit, validate, predict): omarc's own options first.
+SUBCOMMAND_USAGE = (
+    "%(prog)s [--strategy NAME] [--ratio R] [--model NAME_OR_DIR] [--data FOLDER] [--benchmark NAMES]\n"
+    "       [--model.output_dir FOLDER] [--config FILE.yaml] [--model.* ...] [--data.* ...] [--trainer.* ...]"
+)
+#: ``--ckpt_path`` values that name no file: Lightning finds the checkpoint itself.
+CKPT_PATH_NAMES = ("last", "best", "hpc", "registry")
+#: Lightning's console lines that are not about the run (advertising tips), by their start.
+QUIET_LOGS = ("💡 Tip:",)
+#: Warnings about third-party internals or omarc's deliberate design (frozen encoders in eval mode,
+#: manual optimization, a data module that also serves validation), not about the user's run.
+QUIET_WARNINGS = (
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+    r"No seed found, seed set to",
+    r"You passed in a `val_dataloader` but have no `validation_step`",
+    r"Found \d+ module\(s\) in eval mode at the start of training",
+    r"Using ModelCheckpoint with manual optimization and every_n_train_steps",
+    r"Total length of `DataLoader` across ranks is zero",  # a resumed run with every sample done
+)
+
+
 #: Experiment commands beside LightningCLI's own: name -> "module:function" (typed signature = options).
 EXPERIMENTS = {
     "bench": "omarc.bench.run:run_bench",
     "sweep": "omarc.sweep:run_sweep",
 }
+EXPERIMENT_HELP = {
+    "bench": "latency and memory per strategy and ratio",
+    "sweep": "several test runs, one table",
+}
 
 
-def catalogue() -> str:
-    return (
-        f"Strategies (--strategy): {', '.join(sorted(STRATEGIES))}. "
-        f"Benchmarks (--benchmark): {', '.join(BENCHMARKS)}. "
-        "Shortcuts: --strategy NAME --ratio R --model NAME_OR_CHECKPOINT --data FOLDER --benchmark NAME. "
-        "Experiments: omarc bench (latency and memory per strategy and ratio), "
-        "omarc sweep (several test runs, one table); each has --help. "
-        "A bad option is one line on stderr; --debug (or OMARC_DEBUG=1) shows its traceback."
-    )
+def catalogue(experiment: bool = False) -> str:
+    """What the help of ``omarc`` and ``omarc test`` (and, ``experiment`` True, of bench and sweep) lists."""
+    parts = [f"Strategies (--strategy): {', '.join(sorted(STRATEGIES))}.",
+             f"Benchmarks (--benchmark): {', '.join(BENCHMARKS)}."]
+    if not experiment:
+        parts += ["Shortcuts: --strategy NAME --ratio R --model NAME_OR_CHECKPOINT --data FOLDER --benchmark NAME.",
+                  "Experiments: " + ", ".join(f"omarc {name} ({what})" for name, what in EXPERIMENT_HELP.items())
+                  + "; each has --help."]
+    parts.append("A bad option is one line on stderr; --debug (or OMARC_DEBUG=1) shows its traceback.")
+    return " ".join(parts)
 
 
-class UsageError(Exception):
-    """A bad option or config value, found before anything runs: ``omarc`` prints it as one line."""
+class _LeaveOut(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(QUIET_LOGS)
+
+
+def quiet_console() -> None:
+    """Leave Lightning's tips and seed lines and the :data:`QUIET_WARNINGS` out of the console."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _LeaveOut) for f in logger.filters):
+            logger.addFilter(_LeaveOut())
+    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
+    for message in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+
+
+class StepProgressBar(TQDMProgressBar):
+    """Training progress as optimizer steps out of ``max_steps`` (Lightning's bar counts an epoch's batches)."""
+
+    def on_train_epoch_start(self, trainer: Trainer, *args) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        if trainer.max_steps > 0:
+            self.train_progress_bar.total = trainer.max_steps
+            self.train_progress_bar.set_description(f"step (epoch {trainer.current_epoch})")
+            self._show(trainer.global_step)
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if trainer.max_steps <= 0:
+            return super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if self._should_update(trainer.global_step, trainer.max_steps):
+            self._show(trainer.global_step)
+            self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))
+
+    def _show(self, step: int) -> None:
+        if not self.train_progress_bar.disable:
+            self.train_progress_bar.n = step
+            self.train_progress_bar.refresh()
+
+
+def check_ckpt_path(ckpt_path: str | None) -> None:
+    """A missing ``--ckpt_path`` file is a :class:`UsageError` before anything is built."""
+    if ckpt_path is None or ckpt_path in CKPT_PATH_NAMES or ckpt_path.startswith("registry:") or "://" in ckpt_path:
+        return
+    if not Path(ckpt_path).is_file():
+        raise UsageError(f"--ckpt_path {ckpt_path}: checkpoint file not found ('last' resumes the run's last.ckpt)")
 
 
 @contextmanager
@@ -84,6 +159,8 @@ def user_errors() -> Iterator[None]:
     """Re-raise what a bad option or config value raises (:data:`USER_ERRORS`) as a :class:`UsageError`."""
     try:
         yield
+    except UsageError:
+        raise
     except USER_ERRORS as e:
         raise UsageError(e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from e
 
@@ -101,7 +178,7 @@ def run_experiment(name: str, argv: list[str]):
 
     module, function = EXPERIMENTS[name].split(":")
     target = getattr(import_module(module), function)
-    description = f"omarc {name}: {target.__doc__.splitlines()[0]} {catalogue()}"
+    description = f"omarc {name}: {target.__doc__.splitlines()[0]} {catalogue(experiment=True)}"
     return CLI(target, args=argv, as_positional=False, description=description, exit_on_error=False)
 
 
@@ -205,18 +282,40 @@ class OmarcCLI(LightningCLI):
     What a bad option or config value raises while the objects are built is a :class:`UsageError`.
     """
 
+    def setup_parser(self, add_subcommands: bool, main_kwargs: dict, subparser_kwargs: dict) -> None:
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        # omarc prints its own results table: Lightning's metric box (trainer.test's `verbose`) only on request.
+        for name, parser in getattr(self, "_subcommand_parsers", {}).items():
+            if "verbose" in self._subcommand_method_arguments.get(name, ()):
+                parser.set_defaults(verbose=False)
+        if add_subcommands:  # bench and sweep run apart (main); here they are listed beside the others
+            for name, what in EXPERIMENT_HELP.items():
+                self.parser._subcommands_action.add_subcommand(
+                    name, self.init_parser(description=f"omarc {name}: {what}"), help=f"{what} (omarc {name} --help)"
+                )
+
+    def add_default_arguments_to_parser(self, parser) -> None:
+        """omarc's own options first, then LightningCLI's (``--seed_everything``, ``--trainer.*``, ...)."""
+        parser.add_argument("--strategy", type=str, default=None, metavar="NAME",
+                            help=f"compressor, shortcut for --model.strategy: {', '.join(sorted(STRATEGIES))}")
+        parser.add_argument("--ratio", type=float, default=None, metavar="R",
+                            help="fraction of audio and video tokens removed, shortcut for --model.ratio (0.7 keeps 3 tokens in 10)")
+        parser.add_argument("--benchmark", type=str, default=None, metavar="NAMES",
+                            help=f"benchmark name(s), comma separated: {', '.join(BENCHMARKS)}")
+        parser.add_argument("--data_folder", type=str, default=None, metavar="FOLDER",
+                            help="what --data FOLDER sets (its YAML key): one benchmark's folder (recognised by its "
+                                 "files, or named by --benchmark) or a folder of them")
+        super().add_default_arguments_to_parser(parser)
+
     def add_arguments_to_parser(self, parser) -> None:
         # The data module runs the model's processor step: the model built first hands it over.
         parser.link_arguments("model.input_builder", "data.inputs", apply_on="instantiate")
-        parser.add_argument("--strategy", type=str, default=None,
-                            help=f"compressor, shortcut for --model.strategy: {', '.join(sorted(STRATEGIES))}")
-        parser.add_argument("--ratio", type=float, default=None,
-                            help="fraction of audio and video tokens removed, shortcut for --model.ratio (0.7 keeps 3 tokens in 10)")
-        parser.add_argument("--benchmark", type=str, default=None,
-                            help=f"benchmark name(s), comma separated: {', '.join(BENCHMARKS)}")
-        parser.add_argument("--data_folder", type=str, default=None,
-                            help="what --data FOLDER sets: one benchmark's folder (recognised by its files, "
-                                 "or named by --benchmark) or a folder of them")
+        # --model NAME_OR_DIR and --data FOLDER are shortcuts (expand_shortcuts); a config file works as well.
+        for flag, metavar, what in (("--model", "NAME_OR_DIR", "--model.model: 'default', 'tiny', a checkpoint folder "
+                                     "or a cached hub id"),
+                                    ("--data", "FOLDER", "--data_folder: a benchmark's folder or a folder of them")):
+            action = parser._option_string_actions[flag]
+            action.metavar, action.help = metavar, f"{what}; or a YAML/JSON config file of the group"
 
     def parse_arguments(self, parser, args) -> None:
         """Parse (a config file's relative paths anchored to it, :func:`anchor_config_paths`), then check the
@@ -224,6 +323,7 @@ class OmarcCLI(LightningCLI):
         super().parse_arguments(parser, anchor_config_paths(list(args)) if isinstance(args, (list, tuple)) else args)
         with user_errors():
             shortcut_options(self.run_config())
+            check_ckpt_path(self.run_config().get("ckpt_path"))
 
     def run_config(self) -> Namespace:
         """The parsed options of the subcommand (of the whole command without one)."""
@@ -244,8 +344,9 @@ class OmarcCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.folded_config()
         data = config.data
+        self._note = None  # said once the classes are built, so that an error while building them stands alone
         if data.data_dir is None and not data.paths and data.generated:
-            rank_zero_info(
+            self._note = (
                 "omarc: no --data given: running the embedded default, a small generated set of real mp4 files "
                 f"with audio (cached under {data.cache_dir or os.environ.get('OMARC_CACHE', '~/.cache/omarc')}), "
                 f"with model {config.model.model!r}"
@@ -255,6 +356,8 @@ class OmarcCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         with user_errors():
             super().instantiate_classes()
+        if self._note:
+            rank_zero_info(self._note)
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         """Check the data folders first: a missing one is reported before the trainer logs anything."""
@@ -262,6 +365,11 @@ class OmarcCLI(LightningCLI):
             trainer = {**self._get(self.config_init, "trainer", default={}), **kwargs}
             validates = is_overridden("validation_step", self.model) and trainer.get("limit_val_batches") != 0
             check_data(self.datamodule, self.subcommand, validates=validates)
+        if self.subcommand == "fit":
+            callbacks = kwargs.get("callbacks", trainer.get("callbacks")) or []
+            callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
+            if trainer.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
+                kwargs["callbacks"] = [*callbacks, StepProgressBar()]
         return super().instantiate_trainer(**kwargs)
 
     def _run_subcommand(self, subcommand: str) -> None:
@@ -270,6 +378,24 @@ class OmarcCLI(LightningCLI):
             super()._run_subcommand(subcommand)
         except RunFolderError as e:
             raise UsageError(str(e)) from e
+
+    def before_fit(self) -> None:
+        if self.run_config().get("ckpt_path") is None:
+            check_fresh_run(self.trainer)
+
+
+def check_fresh_run(trainer: Trainer) -> None:
+    """A fresh ``fit`` (no ``--ckpt_path``) into a folder that an earlier run's TensorBoard curves or
+    ``last.ckpt`` are in is a :class:`UsageError`: it would mix its curves into theirs, write ``last-v1.ckpt``."""
+    folders = [logger.log_dir for logger in trainer.loggers
+               if isinstance(logger, TensorBoardLogger) and any(Path(logger.log_dir).glob("events.out.tfevents.*"))]
+    folders += [callback.dirpath for callback in trainer.checkpoint_callbacks
+                if getattr(callback, "dirpath", None) and (Path(callback.dirpath) / "last.ckpt").is_file()]
+    if folders:
+        raise UsageError(
+            f"{folders[0]} holds an earlier training run: resume it with --ckpt_path last, "
+            "or move or remove the folder to start a new run"
+        )
 
 
 def shortcut_options(config: Namespace) -> dict[str, Any]:
@@ -330,8 +456,9 @@ def check_data(datamodule: OmniQADataModule, subcommand: str, validates: bool = 
 
 def _build(cli_class: type[OmarcCLI], args: list[str] | dict[str, Any]) -> OmarcCLI:
     """The CLI for ``args``: a command line (shortcuts expanded) or a config dict, LightningCLI's two input forms."""
+    quiet_console()
     description = f"omarc: omni token compression and compression-robust training. {catalogue()}"
-    subcommand_help = {name: {"description": description} for name in LightningCLI.subcommands()}
+    subcommand_help = {name: {"description": description, "usage": SUBCOMMAND_USAGE} for name in LightningCLI.subcommands()}
     with warnings.catch_warnings():
         # We pass the expanded sys.argv (or a config dict) on purpose.
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")

@@ -28,7 +28,7 @@ from typing import Any, Iterator
 from jsonargparse import ArgumentError
 from lightning.pytorch.utilities import rank_zero_info
 
-from omarc.cli import UsageError, error_line, given_options, resolve_config, run_cli
+from omarc.cli import OmarcCLI, UsageError, _build, error_line, given_options, resolve_config
 from omarc.visualize import accuracy_plot
 
 #: Run keys and the ``omarc test`` config keys they set (dotted: ``data.limit`` is ``{data: {limit: ...}}``).
@@ -160,8 +160,11 @@ def run_sweep(
         config = merge(dict(configs[first]), {"model": {"compressions": [
             {k: resolved[i]["model"][k] for k in COMPRESSION_OPTIONS if k != "compressions"} for i in members[1:]]}})
         with named(f"sweep run {first + 1} ({run_label(runs[first])})"):  # a data folder is looked for when the run starts
-            cli = run_cli({"subcommand": "test", "test": config})
-        results.update({i: run.results["test"] for i, run in zip(members, cli.model.runs, strict=True)})
+            cli = _build(SweepPassCLI, {"subcommand": "test", "test": config})
+        for i, run in zip(members, cli.model.runs, strict=True):
+            results[i] = run.results["test"]
+            print(f"run {i + 1}/{len(runs)} {run_label(runs[i])}: accuracy {_pct(results[i]['accuracy'])} % "
+                  f"({run.writer.path.parent})")
     rows = [dict(label=run_label(run), strategy=full["model"]["strategy"], ratio=float(full["model"]["ratio"]),
                  settings={k: v for k, v in run.items() if k != "args"}, accuracy=results[i]["accuracy"],
                  results=results[i])
@@ -170,8 +173,16 @@ def run_sweep(
     table = sweep_table(rows)
     (output_dir / f"{name}.md").write_text(table)
     accuracy_plot(rows, output_dir / f"{name}_accuracy.png")
-    print(table)
+    print(f"\n{table}\nwritten: {output_dir / name}.md, {name}.json, {name}_accuracy.png")
     return rows
+
+
+class SweepPassCLI(OmarcCLI):
+    """``omarc test`` for one pass of a sweep: its runs' tables are left to the sweep's one table."""
+
+    def after_instantiate_classes(self) -> None:
+        super().after_instantiate_classes()
+        self.model.print_results = False
 
 
 def group_runs(resolved: list[dict]) -> list[list[int]]:

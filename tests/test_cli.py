@@ -156,3 +156,33 @@ def test_subcommand_picks_the_module():
     assert model_class(["fit", "--strategy", "omac"]) is CGRPOModule
     for sub in ("validate", "test", "predict"):
         assert model_class([sub]) is OmniQAEvaluator
+
+
+def test_a_fresh_fit_over_an_earlier_run_is_refused_and_last_resumes_its_own_curves(workdir, monkeypatch, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from omarc.cli import StepProgressBar, main
+
+    fit = ["fit", "--config", str(REPO / "configs/omarc_tiny.yaml")]
+    cli = run_cli([*fit, "--trainer.max_steps", "3"])  # two clips: 2 steps in epoch 0, 1 in epoch 1
+    bar = cli.trainer.progress_bar_callback
+    assert isinstance(bar, StepProgressBar)
+    assert (bar.train_progress_bar.n, bar.train_progress_bar.total) == (3, 3), "steps out of max_steps"
+    board = workdir / "runs/omarc_tiny/tensorboard"
+    events = sorted(board.glob("events.out.tfevents.*"))
+
+    monkeypatch.setattr("sys.argv", ["omarc", *fit, "--trainer.max_steps", "3"])
+    with pytest.raises(SystemExit) as done:
+        main()
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1] == (f"omarc: error: {Path('runs/omarc_tiny/tensorboard')} holds an earlier training run: "
+                                    "resume it with --ckpt_path last, or move or remove the folder to start a new run")
+    assert sorted(board.glob("events.out.tfevents.*")) == events, "nothing written into the old run"
+    assert not list((workdir / "runs/omarc_tiny/checkpoints").glob("last-v*.ckpt"))
+
+    resumed = run_cli([*fit, "--trainer.max_steps", "4", "--ckpt_path", "last"])
+    assert resumed.trainer.global_step == 4
+    curves = EventAccumulator(str(board))
+    curves.Reload()
+    assert [e.step for e in curves.Scalars("loss")] == [0, 1, 2, 3], "the resumed run continues its own curves"

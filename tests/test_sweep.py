@@ -73,7 +73,7 @@ def test_a_bad_run_is_one_line_before_any_run_starts(runs, named, tmp_path, monk
     assert not (tmp_path / "runs").exists(), "run 1 ran before run 2 was checked"
 
 
-def test_sweep_two_ratios_two_strategies(tmp_path, monkeypatch):
+def test_sweep_two_ratios_two_strategies(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OMARC_CACHE", str(tmp_path / "cache"))
     runs = [{"strategy": s, "ratio": r, "benchmark": "ugc_avqa", "limit": 2} for s in ("omac", "omac_va") for r in (0.55, 0.7)]
     encoded = []
@@ -106,6 +106,12 @@ def test_sweep_two_ratios_two_strategies(tmp_path, monkeypatch):
         assert line.startswith(f"| {row['label']} | {row['strategy']} | {row['ratio']:g} | {percent} | {percent} |")
     png = (tmp_path / "t" / "t_accuracy.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    # The console: one line per run, the sweep's table and where it went; no run's own results table.
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out if line.startswith("run ")] == [f"run {i}/4 {label}" for i, label in enumerate(labels, 1)]
+    assert "group                           n  failed  accuracy" not in out
+    assert [line for line in out if line.startswith("|")] == table
+    assert out[-1] == f"written: {tmp_path / 't' / 't'}.md, t.json, t_accuracy.png"
 
 
 def _numbers(flat: dict) -> dict:

@@ -21,12 +21,15 @@ from omarc.bench.stats import summarize
 from omarc.datamodules.generate import generate_benchmark
 from omarc.datamodules.prompts import QWEN_OMNI_SYSTEM
 from omarc.datamodules.records import Prompt
+from omarc.errors import UsageError
 from omarc.modules.backbones.base import OmniBackbone
 from omarc.modules.backbones.default_model import DEFAULT_MODEL
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import TINY, architecture_config, build_architecture, load_backbone
 from omarc.modules.backbones.tiny import build_tiny_processor, special_config_fields
 from omarc.strategies import build_compressor
+from omarc.strategies.base import check_ratio
+from omarc.strategies.registry import check_strategy
 
 PATCH_CELL = 28  # pixels per merged Qwen2.5-Omni video token side (14-px patches, 2x2 merge)
 MAX_CELLS = 128  # merged tokens per frame the processor may produce: the paper's largest size (Table 5)
@@ -91,6 +94,8 @@ def run_bench(
     warmup: int = 1,
     device: str | None = None,
     output_dir: Path = Path("runs/bench"),
+    strategy: str | None = None,
+    ratio: float | None = None,
 ) -> list[dict]:
     """Time every (strategy, ratio) and ``full``; write ``bench.md``, ``bench.json`` and ``speedup.png``.
 
@@ -109,7 +114,18 @@ def run_bench(
         warmup: untimed rounds first.
         device: ``cuda``, ``cpu``; default the GPU when there is one.
         output_dir: where bench.md, bench.json and speedup.png go.
+        strategy: one strategy timed against ``full``, instead of ``strategies``.
+        ratio: one compression ratio, instead of ``ratios``.
     """
+    strategies = (strategy,) if strategy is not None else strategies
+    ratios = (ratio,) if ratio is not None else ratios
+    try:
+        for name in strategies:
+            check_strategy(name, "--strategy" if strategy is not None else "--strategies")
+        for value in ratios:
+            check_ratio(value, "--ratio" if ratio is not None else "--ratios")
+    except ValueError as e:
+        raise UsageError(str(e)) from e
     device_t = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

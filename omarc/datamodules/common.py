@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from omarc.datamodules.records import LETTERS, QARecord, ReadIssue, ReadResult, RecordError, parse_evidence
+from omarc.errors import UsageError
 
 # "A. x", "A.x", "A x", "A: x", "A) x", "(A) x"; a bare letter followed by a word needs the space.
 _PREFIX = re.compile(r"^\s*(?:\(([A-J])\)|([A-J])\s*[.:)](?!\d)|([A-J])\s+(?=\S))\s*")
@@ -89,7 +90,7 @@ def load_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from e
+        raise UsageError(f"{path}: not valid JSON ({e})") from e
 
 
 def as_list(data: Any, path: Path) -> list:
@@ -98,7 +99,7 @@ def as_list(data: Any, path: Path) -> list:
         return data
     if isinstance(data, dict):
         return list(data.values())
-    raise ValueError(f"{path}: expected a JSON list or object at the top level, got {type(data).__name__}")
+    raise UsageError(f"{path}: expected a JSON list or object at the top level, got {type(data).__name__}")
 
 
 @dataclass
@@ -114,10 +115,10 @@ def read_records(path: Path, rows: Sequence[Any], build: Callable[[Any, RowLabel
 
     A row whose ``build`` raises :class:`RecordError` becomes a :class:`ReadIssue` whose message names the
     file, the row's index, the id ``build`` had set on ``label`` by then (else ``record <index>``) and
-    the field; the other rows still load. No rows at all is a ValueError naming the file.
+    the field; the other rows still load. No rows at all is a :class:`~omarc.errors.UsageError` naming the file.
     """
     if not rows:
-        raise ValueError(f"{path}: no questions in the annotation file")
+        raise UsageError(f"{path}: no questions in the annotation file")
     result = ReadResult()
     for index, row in enumerate(rows):
         label = RowLabel()

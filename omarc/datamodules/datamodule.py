@@ -92,10 +92,32 @@ class OmniQADataModule(pl.LightningDataModule):
         prompt_style: str = "official",
         inputs: InputMaker | None = None,
     ):
-        """Args (besides the folders and filters above): ``fps``, ``max_frames``, ``max_pixels``,
-        ``patch_factor``, ``audio`` (keep | silence | drop): how media is decoded; ``prompt_style``:
-        official | default | reasoning (:mod:`omarc.datamodules.prompts`); ``inputs``: the model's
-        input builder (set by the command line from the model)."""
+        """Each option is also ``omarc test --data.NAME`` (this docstring is its help).
+
+        Args:
+            benchmarks: benchmarks to test on (names as in ``BENCHMARKS``); default all four.
+            data_dir: a folder with one subfolder per benchmark (``--data FOLDER`` sets it).
+            paths: benchmark name -> its own folder (``--data FOLDER`` sets it for one benchmark's folder).
+            split: the annotation split that test / validate / predict read.
+            train_benchmarks: benchmarks that fit trains on; default ugc_avqa.
+            train_split: the annotation split that fit reads.
+            categories: keep only these question categories (any case).
+            limit: at most this many records per benchmark.
+            fps: frames decoded per second of video; default 1 (the paper's), the default model's rate
+                on the generated set.
+            max_frames: at most this many frames per clip (evenly spaced over the clip beyond it).
+            max_pixels: at most this many pixels per frame (resized keeping the aspect ratio).
+            patch_factor: frame sides are multiples of this (28 for Qwen2.5-Omni, 32 for Qwen3-Omni).
+            audio: keep the audio track, silence it (same token count) or drop it.
+            batch_size: clips per test batch (a clip's questions share its media), questions per training batch.
+            num_workers: DataLoader worker processes that decode media.
+            generated: with no folders given, use the generated embedded default set.
+            generation: options of the generated set (``omarc.datamodules.generate.generate_all``).
+            cache_dir: where the generated set is written once; default ``$OMARC_CACHE`` or ``~/.cache/omarc``.
+            seed: seed of the generated set and of the training shuffle.
+            prompt_style: official | default | reasoning (:mod:`omarc.datamodules.prompts`).
+            inputs: the model's input builder (the command line sets it from the model).
+        """
         super().__init__()
         if prompt_style not in PROMPT_STYLES:
             raise ValueError(f"prompt_style must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}")

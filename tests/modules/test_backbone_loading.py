@@ -8,6 +8,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from omarc.errors import UsageError
 from omarc.modules.backbones.loading import architecture_config, build_architecture, load_backbone
 from omarc.modules.backbones.qwen2_5_omni import Qwen25OmniBackbone
 from omarc.modules.backbones.qwen3_omni import Qwen3OmniBackbone
@@ -57,10 +58,17 @@ def test_tiny_names_give_each_family():
 
 
 def test_unknown_model_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="never downloads"):
+    with pytest.raises(UsageError, match="^no-such-org/no-such-model is not a local folder and not in the Hugging Face cache"):
         load_backbone("no-such-org/no-such-model", device="cpu")
+    with pytest.raises(UsageError, match=f"^checkpoint folder not found: {tmp_path}/missing$"):
+        load_backbone(str(tmp_path / "missing"), device="cpu")
+    with pytest.raises(UsageError, match=f"^no config.json in {tmp_path}: not a checkpoint folder$"):
+        load_backbone(str(tmp_path), device="cpu")
+    (tmp_path / "config.json").write_text(json.dumps({"hidden_size": 8}))
+    with pytest.raises(UsageError, match="config.json has no model_type"):
+        load_backbone(str(tmp_path), device="cpu")
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    with pytest.raises(ValueError, match="unsupported model_type 'bert'"):
+    with pytest.raises(UsageError, match="unsupported model_type 'bert'"):
         load_backbone(str(tmp_path), device="cpu")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import torch
@@ -14,6 +15,7 @@ from transformers import (
     ProcessorMixin,
 )
 
+from omarc.errors import UsageError
 from omarc.modules.backbones.default_model import DEFAULT_MODEL, DEFAULT_MODEL_DIR
 from omarc.modules.backbones.families import MODEL_TYPES, family_spec
 from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
@@ -116,10 +118,33 @@ def wrap_thinker(thinker: PreTrainedModel, family: str, processor: ProcessorMixi
     return backbone.train(thinker.training)
 
 
+def check_checkpoint(model: str) -> None:
+    """A :class:`UsageError` in the user's terms when ``model``, a folder or a hub id, is no checkpoint.
+
+    A name like a path (``/…``, ``./…``, ``~/…``, ``a/b/c``) that is not a folder is a missing checkpoint folder;
+    any other name is a hub id, looked up in the Hugging Face cache only.
+    """
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        config = folder / "config.json"
+        if not config.is_file():
+            raise UsageError(f"no config.json in {model}: not a checkpoint folder")
+        try:
+            model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+            raise UsageError(f"{config}: not a checkpoint's config.json ({e})") from e
+        if model_type is None:
+            raise UsageError(f"{config} has no model_type: not a transformers checkpoint folder")
+    elif folder.exists():
+        raise UsageError(f"{model} is a file, not a checkpoint folder")
+    elif model.startswith((".", "~", "/")) or model.count("/") > 1:
+        raise UsageError(f"checkpoint folder not found: {model}")
+
+
 def family_of(config: PretrainedConfig) -> str:
     """Backbone family from a config's ``model_type``, with an error naming the unsupported type."""
     if config.model_type not in MODEL_TYPES:
-        raise ValueError(
+        raise UsageError(
             f"unsupported model_type {config.model_type!r}; omarc runs the Qwen-Omni thinkers: {sorted(MODEL_TYPES)}"
         )
     return MODEL_TYPES[config.model_type]
@@ -154,12 +179,13 @@ def load_backbone(
         dtype = dtype or torch.float32
     else:
         local_only = not Path(model).is_dir()
+        check_checkpoint(model)
         try:
             config = AutoConfig.from_pretrained(model, local_files_only=local_only)
         except OSError as err:
-            raise FileNotFoundError(
-                f"--model {model!r} is neither 'tiny', 'tiny-qwen3', a checkpoint directory nor a hub id in the "
-                "local cache (omarc never downloads weights)"
+            raise UsageError(
+                f"{model} is not a local folder and not in the Hugging Face cache (nothing is downloaded): "
+                "pass a checkpoint folder, or 'default' / 'tiny' / 'tiny-qwen3'"
             ) from err
         family = family_of(config)
         dtype = dtype or default_dtype(device)

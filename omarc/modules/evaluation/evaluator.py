@@ -81,6 +81,9 @@ class OmniQAEvaluator(pl.LightningModule):
             drawn (``keep_map_<id>.png`` beside the predictions, and in TensorBoard when it logs).
     """
 
+    #: Print each run's results table when it is done (``omarc sweep`` prints one table for all its runs).
+    print_results = True
+
     def __init__(
         self,
         model: str = DEFAULT_MODEL,
@@ -352,8 +355,9 @@ class OmniQAEvaluator(pl.LightningModule):
         payload = {"stage": stage, "predictions": str(run.writer.path), "run": self.run_signature(run.compression),
                    **nest_results(flat), "official": official_scores(run.writer.read()), "flat": flat}
         path.write_text(json.dumps(payload, indent=2, ensure_ascii=False))
-        # The run's result, on stdout beside Lightning's own metrics table (status lines: rank_zero_info, stderr).
-        print(f"\n{format_results(flat)}\npredictions: {run.writer.path}\nresults: {path}")
+        # The run's result, on stdout (status lines: rank_zero_info, stderr); omarc sweep prints its own table.
+        if self.print_results:
+            print(f"\n{format_results(flat)}\npredictions: {run.writer.path}\nresults: {path}")
 
 
 def _id(record: QARecord | str) -> str:
