@@ -35,7 +35,14 @@ from omarc.strategies.layout import Grids, align_audio, video_grids
 from omarc.strategies.plan import CompressionReport, SamplePlan
 from omarc.strategies.registry import register
 from omarc.strategies.sequence import Modality, TokenSequence
-from omarc.strategies.similarity import local_distinctiveness, minmax, row_ranks, top_per_group, unit
+from omarc.strategies.similarity import (
+    local_distinctiveness,
+    minmax,
+    ranking_key,
+    row_ranks,
+    top_per_group,
+    unit,
+)
 
 
 def frame_means(frames: Tensor, mask: Tensor) -> Tensor:
@@ -77,7 +84,8 @@ def memory_weights(alpha_hat: Tensor, kept: Tensor) -> Tensor:
 def select_frames(scores: Tensor, k: int, coverage: float) -> Tensor:
     """Keep ``k`` of the T frames: round(coverage·k) as the best of equal time bins, the rest by score.
 
-    scores [T] -> [T] bool with exactly k True. Ties go to the earlier frame.
+    scores [T] -> [T] bool with exactly k True. Ties (within
+    :data:`~omarc.strategies.similarity.SCORE_RESOLUTION`) go to the earlier frame.
     """
     T = scores.numel()
     keep = torch.zeros(T, dtype=torch.bool, device=scores.device)
@@ -87,7 +95,7 @@ def select_frames(scores: Tensor, k: int, coverage: float) -> Tensor:
         keep |= top_per_group(scores, bins, torch.ones(n_bins, dtype=torch.long, device=scores.device))
     rest = k - n_bins
     if rest:
-        order = torch.sort(scores.masked_fill(keep, -torch.inf), descending=True, stable=True).indices
+        order = torch.sort(ranking_key(scores).masked_fill(keep, -torch.inf), descending=True, stable=True).indices
         keep[order[:rest]] = True
     return keep
 
@@ -127,7 +135,8 @@ def anchor_merges(audio: Tensor, anchor: Tensor) -> tuple[Tensor, Tensor, Tensor
     none = torch.full_like(mine[:, 0], -torch.inf)
     cos_prev = torch.where(prev >= 0, torch.linalg.vecdot(mine, a[prev.clamp_min(0)]), none)
     cos_next = torch.where(nxt < n, torch.linalg.vecdot(mine, a[nxt.clamp_max(n - 1)]), none)
-    take_next = cos_next > cos_prev
+    take_next = ranking_key(torch.stack([cos_next, cos_prev]))
+    take_next = take_next[0] > take_next[1]  # a near-tie goes to the earlier anchor
     dst = torch.where(take_next, nxt, prev)
     weight = torch.maximum(cos_prev, cos_next).clamp_min(0.0)
     use = (weight > 0).nonzero().squeeze(1)

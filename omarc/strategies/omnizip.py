@@ -34,7 +34,15 @@ from omarc.strategies.layout import TIME_EPS, Grids, align_audio, video_grids
 from omarc.strategies.plan import CompressionReport, SamplePlan
 from omarc.strategies.registry import register
 from omarc.strategies.sequence import Modality, TokenSequence
-from omarc.strategies.similarity import group_softmax, local_distinctiveness, max_cosine, rank_in_group, row_ranks, unit
+from omarc.strategies.similarity import (
+    group_softmax,
+    local_distinctiveness,
+    max_cosine,
+    rank_in_group,
+    ranking_key,
+    row_ranks,
+    unit,
+)
 
 #: Budget splits: "equal" per modality (the default, as every strategy), "offset" OmniZip's ρ_a = ρ_v − offset.
 SPLITS = ("equal", "offset")
@@ -223,7 +231,7 @@ class OmniZip(Compressor):
         """
         n, device = audio.numel(), audio.device
         n_anchor = min(int(math.floor(self.anchor_share * n + 0.5)), budget)
-        order = torch.sort(saliency, descending=True, stable=True).indices
+        order = torch.sort(ranking_key(saliency), descending=True, stable=True).indices
         salient = torch.zeros(n, dtype=torch.bool, device=device)
         salient[order[: budget - n_anchor]] = True
         rest = (~salient).nonzero().squeeze(1)

@@ -12,6 +12,22 @@ from torch import Tensor
 
 #: Elements of one similarity block in :func:`max_cosine` (16 MiB of float32): bounds memory on long clips.
 CHUNK_ELEMENTS = 1 << 22
+#: Scores closer than this share of the largest |score| rank as ties (the lower index first). Float32
+#: encoder outputs differ in their last bits from one CPU or BLAS build to another; without it, tokens or
+#: frames whose scores differ by that noise alone (the near-identical patches of a plain frame) would
+#: swap places from machine to machine.
+SCORE_RESOLUTION = 1e-5
+
+
+def ranking_key(scores: Tensor) -> Tensor:
+    """``scores`` rounded to :data:`SCORE_RESOLUTION` of their largest finite magnitude, in float64:
+    the key every ranking of a strategy sorts by (order kept, ±inf kept, near-ties made exact ties)."""
+    x = scores.double()
+    finite = x[torch.isfinite(x)]
+    scale = float(finite.abs().max()) if finite.numel() else 0.0
+    if scale == 0.0:
+        return x
+    return torch.where(torch.isfinite(x), torch.round(x / (SCORE_RESOLUTION * scale)), x)
 
 
 def unit(x: Tensor) -> Tensor:
@@ -81,7 +97,7 @@ def rank_in_group(scores: Tensor, groups: Tensor) -> Tensor:
 
     scores, groups [N] -> [N] long, 0 for the best of each group.
     """
-    order = torch.sort(scores, descending=True, stable=True).indices
+    order = torch.sort(ranking_key(scores), descending=True, stable=True).indices
     order = order[torch.sort(groups[order], stable=True).indices]
     sorted_groups = groups[order]
     first = torch.searchsorted(sorted_groups, sorted_groups)  # where each entry's group starts in that order
@@ -92,7 +108,7 @@ def rank_in_group(scores: Tensor, groups: Tensor) -> Tensor:
 
 def row_ranks(scores: Tensor) -> Tensor:
     """Rank of each entry within its row by descending score (ties: lower column first). [T, P] -> [T, P] long."""
-    order = torch.sort(scores, dim=1, descending=True, stable=True).indices
+    order = torch.sort(ranking_key(scores), dim=1, descending=True, stable=True).indices
     columns = torch.arange(scores.shape[1], device=scores.device).expand_as(order)
     return torch.empty_like(order).scatter_(1, order, columns)
 

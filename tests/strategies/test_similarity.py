@@ -59,3 +59,19 @@ def test_local_distinctiveness_flags_the_odd_token():
     ell = local_distinctiveness(x, 2)
     assert int(ell.argmax()) == 4
     assert local_distinctiveness(torch.randn(1, 4), 3).tolist() == [0.0]
+
+
+def test_rankings_treat_float_noise_as_a_tie_broken_by_index():
+    """Scores that differ by float32 noise alone (another CPU's last bits) rank by index, so a
+    compressor keeps the same tokens on every machine; real differences still order them."""
+    from omarc.strategies.omac import select_frames
+    from omarc.strategies.similarity import rank_in_group, ranking_key, row_ranks
+
+    noisy = torch.tensor([0.5, 0.5 + 3e-7, 0.5 - 2e-7, 0.9, 0.5 + 1e-3])
+    assert row_ranks(noisy[None]).tolist() == [[2, 3, 4, 0, 1]]
+    assert rank_in_group(noisy, torch.zeros(5, dtype=torch.long)).tolist() == [2, 3, 4, 0, 1]
+    assert select_frames(noisy, 3, coverage=0.0).tolist() == [True, False, False, True, True]
+    assert torch.equal(ranking_key(torch.tensor([-torch.inf, 1.0, torch.inf])).isinf(), torch.tensor([True, False, True]))
+    # Small-valued scores (attention saliency) are resolved relative to their own scale.
+    small = torch.tensor([1e-4, 2e-4, 1.5e-4])
+    assert row_ranks(small[None]).tolist() == [[2, 0, 1]]

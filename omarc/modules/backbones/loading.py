@@ -110,7 +110,14 @@ def _tokenizer_special_ids(processor: ProcessorMixin | None) -> list[int]:
 
 
 def wrap_thinker(thinker: PreTrainedModel, family: str, processor: ProcessorMixin | None = None) -> QwenOmniBackbone:
-    """The family's adapter around an already built thinker (eos/pad/special ids from it and the processor)."""
+    """The family's adapter around an already built thinker (eos/pad/special ids from it and the processor).
+
+    Anything but the family's thinker class is a ``TypeError`` naming what was given (a full
+    Qwen-Omni model: pass its ``.thinker``, or use :func:`thinker_of`)."""
+    expected = family_spec(family).model_class
+    if not isinstance(thinker, expected):
+        raise TypeError(f"wrap_thinker needs a {expected.__name__} for family {family!r}, got {type(thinker).__name__}"
+                        + (" (a full Qwen-Omni model: pass its .thinker)" if hasattr(thinker, "thinker") else ""))
     eos, pad = _eos_and_pad(thinker, processor)
     adapter = family_spec(family).adapter
     special = _tokenizer_special_ids(processor)
@@ -139,6 +146,18 @@ def check_checkpoint(model: str) -> None:
         raise UsageError(f"{model} is a file, not a checkpoint folder")
     elif model.startswith((".", "~", "/")) or model.count("/") > 1:
         raise UsageError(f"checkpoint folder not found: {model}")
+
+
+def thinker_of(model: object) -> tuple[PreTrainedModel, str]:
+    """(thinker, family) of a transformers Qwen-Omni thinker, or of a full Qwen-Omni model (its
+    ``.thinker``); anything else is a ``TypeError`` naming what was given and what is accepted."""
+    thinker = getattr(model, "thinker", model) if isinstance(model, PreTrainedModel) else model
+    for family in sorted(set(MODEL_TYPES.values())):
+        if isinstance(thinker, family_spec(family).model_class):
+            return thinker, family
+    accepted = ", ".join(family_spec(f).model_class.__name__ for f in sorted(set(MODEL_TYPES.values())))
+    raise TypeError(f"expected a Qwen-Omni thinker ({accepted}) or a full Qwen-Omni model holding one, "
+                    f"got {type(model).__module__}.{type(model).__name__}")
 
 
 def family_of(config: PretrainedConfig) -> str:

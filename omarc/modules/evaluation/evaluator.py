@@ -36,15 +36,15 @@ from torch import nn
 from omarc.datamodules.benchmarks import official_scores
 from omarc.datamodules.dataset import FRAMES_KEY, MEDIA_FLAGS_KEY
 from omarc.datamodules.records import EVIDENCE_MODALITIES, QARecord
-from omarc.modules.backbones.base import timed
+from omarc.modules.backbones.base import OmniBackbone, timed
 from omarc.modules.backbones.default_model import DEFAULT_MODEL
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
-from omarc.modules.evaluation.answers import answer_questions
+from omarc.modules.evaluation.answers import Answers, answer_questions
 from omarc.modules.evaluation.metrics import QAAccuracy, format_results, nest_results
 from omarc.modules.evaluation.predictions import PredictionRow
 from omarc.modules.evaluation.runs import Compression, EvalRun, RunFolderError, default_run_folder, model_identity
-from omarc.strategies import Modality, TokenSequence
+from omarc.strategies import CompressionOutput, Compressor, Modality, TokenSequence
 
 log = logging.getLogger(__name__)
 
@@ -219,10 +219,9 @@ class OmniQAEvaluator(pl.LightningModule):
         seconds: dict[str, float] = {}
         if cuda:
             torch.cuda.reset_peak_memory_stats(self.device)
-        saliency = any(run.compressor.needs_audio_saliency for run, t in zip(self.runs, todo) if any(t))
         try:
             with timed(seconds, "encode", self.device):
-                seq = self.backbone.encode(inputs, audio_saliency=saliency)
+                seq = encode_batch(self.backbone, inputs, [run.compressor for run, t in zip(self.runs, todo) if any(t)])
         except SAMPLE_ERRORS as error:
             failed = self._batch_failed(records, error)
             return [[row for row, keep in zip(failed, t) if keep] for t in todo]
@@ -248,9 +247,8 @@ class OmniQAEvaluator(pl.LightningModule):
             torch.cuda.reset_peak_memory_stats(self.device)
         seconds: dict[str, float] = {}
         with timed(seconds, "answer", self.device):
-            compressed = run.compressor(seq)
-            answers = answer_questions(self.backbone, self.processor.tokenizer, compressed.sequence, records,
-                                       self.hparams.max_new_tokens)
+            compressed, answers = compress_and_answer(self.backbone, self.processor.tokenizer, run.compressor, seq,
+                                                      records, self.hparams.max_new_tokens)
         e2e = encode_seconds + seconds["answer"]
         peak = max(encode_peak, torch.cuda.max_memory_allocated(self.device)) / 2**20 if cuda else None
         # What the rows and pictures add is counted outside the timed path.
@@ -358,6 +356,22 @@ class OmniQAEvaluator(pl.LightningModule):
         # The run's result, on stdout (status lines: rank_zero_info, stderr); omarc sweep prints its own table.
         if self.print_results:
             print(f"\n{format_results(flat)}\npredictions: {run.writer.path}\nresults: {path}")
+
+
+def encode_batch(backbone: OmniBackbone, inputs: dict, compressors: list[Compressor]) -> TokenSequence:
+    """The batch's encoder step, once for all ``compressors`` (the evaluator's and :class:`omarc.OmniPipeline`'s):
+    the towers' outputs in the prompt's token sequence, with OmniZip's audio saliency when one needs it."""
+    return backbone.encode(inputs, audio_saliency=any(c.needs_audio_saliency for c in compressors))
+
+
+def compress_and_answer(backbone: OmniBackbone, tokenizer, compressor: Compressor, seq: TokenSequence,
+                        records: list[QARecord], max_new_tokens: int) -> tuple[CompressionOutput, Answers]:
+    """One configuration's answer step on an encoded batch (the evaluator's and :class:`omarc.OmniPipeline`'s):
+    compress -> greedy decode -> text -> letter. Returns the compressor's output (its per-sample
+    :class:`~omarc.strategies.CompressionReport` s) and the answers."""
+    compressed = compressor(seq)
+    answers = answer_questions(backbone, tokenizer, compressed.sequence, records, max_new_tokens)
+    return compressed, answers
 
 
 def _id(record: QARecord | str) -> str:
