@@ -13,7 +13,9 @@ from tests.strategies.sequences import build_sequence, where
 
 @pytest.mark.parametrize(
     ("n", "ratio", "kept"),
-    [(10, 0.55, 5), (10, 0.7, 3), (4096, 0.7, 1229), (1600, 0.7, 480), (1, 0.7, 0), (3, 0.5, 2), (7, 0.0, 7), (0, 0.3, 0)],
+    [(10, 0.55, 5), (10, 0.7, 3), (4096, 0.7, 1229), (1600, 0.7, 480), (1, 0.7, 0), (3, 0.5, 2), (7, 0.0, 7), (0, 0.3, 0),
+     # binary fractions a hair below the half: (1 − 0.55) · 30 = 13.499999999999998, (1 − 0.9) · 5 = 0.4999999999999999
+     (30, 0.55, 14), (5, 0.9, 1)],
 )
 def test_retained_rounds_half_up(n, ratio, kept):
     assert retained(n, ratio) == kept

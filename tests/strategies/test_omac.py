@@ -152,8 +152,13 @@ def test_frame_selection_covers_the_timeline(T, k, coverage):
         assert min(float(scores[i]) for i in rest) >= max(float(scores[i]) for i in dropped)
 
 
+# 12 grids of P = 9, B_v = round((1 − r) · 108), K = max(round(B_v / 4.5), ceil(B_v / 9)):
+# 0.7: 32 -> round(7.11) = 7; 0.9: 11 -> round(2.44) = 2; 0.97: 3 -> round(0.67) = 1
+FRAMES_KEPT = {0.7: 7, 0.9: 2, 0.97: 1}
+
+
 @pytest.mark.parametrize("name", ["omac", "omac_va"])
-@pytest.mark.parametrize("ratio", [0.7, 0.9, 0.97])
+@pytest.mark.parametrize("ratio", sorted(FRAMES_KEPT))
 @pytest.mark.parametrize("planted", [0, 5, 11])
 def test_a_frame_equal_to_the_query_is_always_kept(name, ratio, planted):
     seq = build_sequence(grids=12, hw=(3, 3), audio_rate=2.0, dim=16, seed=planted)
@@ -162,7 +167,7 @@ def test_a_frame_equal_to_the_query_is_always_kept(name, ratio, planted):
     seq.embeds[0, grid] = query + 0.05 * torch.randn(len(grid), 16)
     report = build_compressor(name, ratio=ratio)(seq).reports[0]
     assert planted in report.frames_kept
-    assert len(report.frames_kept) >= 1
+    assert len(report.frames_kept) == FRAMES_KEPT[ratio]
 
 
 def test_frames_kept_follow_the_video_budget():
@@ -171,6 +176,34 @@ def test_frames_kept_follow_the_video_budget():
     report = compressor(seq).reports[0]
     # K = round(307 / (0.5 · 32)) = 19 frames
     assert len(report.frames_kept) == 19 == compressor.frames_to_keep(video_grids(seq), retained(1024, 0.7))
+
+
+@pytest.mark.parametrize(("budget", "frames"), [(296, 19), (312, 20), (315, 20), (303, 19)])
+def test_frames_to_keep_rounds_halves_up(budget, frames):
+    """32 grids of P = 32 at frame_token_share 0.5: K = round(B_v / 16), halves up (not to even, not floored)."""
+    # 296 / 16 = 18.5 -> 19; 312 / 16 = 19.5 -> 20; 315 / 16 = 19.6875 -> 20; 303 / 16 = 18.9375 -> 19
+    seq = build_sequence(grids=32, hw=(4, 8), audio_rate=0.0, dim=8)
+    assert build_compressor("omac").frames_to_keep(video_grids(seq), budget) == frames
+
+
+def test_a_frame_kept_with_one_token_keeps_its_most_distinct_token_and_no_memory():
+    """4 grids of 2×2, B_v = 2 and frame_token_share 0.25: K = round(2 / 1) = 2 frames of one token each.
+
+    A one-token frame keeps its highest-contrast token as it is: no memory token (it would have no members).
+    """
+    seq = build_sequence(grids=4, hw=(2, 2), audio_rate=0.0, dim=4, seed=3)
+    video = where(seq, Modality.VIDEO)
+    out = build_compressor("omac", video_ratio=0.875, audio_ratio=0.0, frame_token_share=0.25)(seq)
+    report = out.reports[0]
+    assert len(report.frames_kept) == 2
+    expected = []
+    for t in report.frames_kept:
+        v = seq.embeds[0, video[4 * t : 4 * t + 4]].tolist()
+        c = [sum(x[d] for x in v) / 4 for d in range(4)]
+        expected.append(4 * t + max(range(4), key=lambda p: 1 - cos(v[p], c)))
+    assert report.keep[video].nonzero().squeeze(1).tolist() == expected
+    got = out.sequence.embeds[0][out.sequence.modality[0] == int(Modality.VIDEO)]
+    torch.testing.assert_close(got, seq.embeds[0, video[expected]])
 
 
 def test_frames_kept_are_raised_to_hold_a_budget_that_is_not_a_multiple_of_the_frame_size():
