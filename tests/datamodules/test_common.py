@@ -1,6 +1,18 @@
 import pytest
 
-from omarc.datamodules.common import RecordError, check_answer, get_field, parse_duration, parse_options, strip_option_prefix
+from pathlib import Path
+
+from omarc.datamodules.common import (
+    RecordError,
+    as_list,
+    check_answer,
+    get_field,
+    issue,
+    parse_duration,
+    parse_options,
+    require_split,
+    strip_option_prefix,
+)
 
 
 @pytest.mark.parametrize("raw", ["B. a dog", "B.a dog", "B a dog", "B: a dog", "(B) a dog", "B) a dog", "  B .  a dog "])
@@ -31,6 +43,12 @@ def test_options_malformed(bad):
         parse_options(bad)
 
 
+def test_options_up_to_ten_letters():
+    assert len(parse_options([f"{letter}. x{letter}" for letter in "ABCDEFGHIJ"])) == 10
+    with pytest.raises(RecordError, match="at most 10 options are supported, got 11"):
+        parse_options(["x"] * 11)
+
+
 def test_answer_letter_forms_and_errors():
     opts = ["x", "y", "z"]
     assert [check_answer(a, opts) for a in ("c", "C", " C. ", "(C)", "C. z")] == ["C"] * 4 + ["C"]
@@ -50,12 +68,30 @@ def test_durations(text, seconds):
 def test_bad_duration_names_value():
     with pytest.raises(RecordError, match="'about a minute'"):
         parse_duration("about a minute")
+    assert parse_duration("1:02.5") == 62.5
+    for bad in ("1:02:03:04", True):  # no day field; a boolean is not a number of seconds
+        with pytest.raises(RecordError, match="cannot read duration"):
+            parse_duration(bad)
 
 
 def test_fields_tolerate_case_and_separators():
     row = {"Video_ID": "x", "Explaination": "sic"}
-    assert get_field(row, "video_id") == "x"
+    assert get_field(row, "video_id") == get_field(row, "Video ID") == "x"
     assert get_field(row, "Explanation", "Explaination") == "sic"
     assert get_field(row, "Type", required=False, default="") == ""
     with pytest.raises(RecordError, match="missing field 'Question'"):
         get_field(row, "Question")
+
+
+def test_an_issue_names_the_file_the_index_and_the_id():
+    path = Path("qa.json")
+    assert issue(path, 3, "v7", RecordError("missing field 'Question'")).message == (
+        "qa.json: record 3 (v7): missing field 'Question'")
+    assert issue(path, 3, None, RecordError("x")).id == "record 3"
+    assert as_list({"b": 1, "a": 2}, path) == [1, 2]  # an object's values, in file order
+
+
+def test_a_missing_split_is_named_with_those_available():
+    require_split("ugc_avqa", "train", ("test", "train"))
+    with pytest.raises(ValueError, match="dailyomni has no 'train' split; available: test"):
+        require_split("dailyomni", "train")
