@@ -27,6 +27,8 @@ def test_allocate_is_exact_proportional_and_capped():
     out = allocate(10, torch.tensor([1.0, 0.0, 9.0]), torch.tensor([5, 5, 3]))
     assert out.tolist() == [5, 2, 3]  # overflow of the capped entry flows back, zero weight fills last
     assert int(allocate(7, torch.zeros(4), torch.tensor([2, 2, 2, 2])).sum()) == 7
+    # a negative weight counts as zero: 4 units over weights (0, 1, 1) -> 0, 2, 2
+    assert allocate(4, torch.tensor([-1.0, 1.0, 1.0]), torch.tensor([5, 5, 5])).tolist() == [0, 2, 2]
 
 
 def test_allocate_rejects_impossible_totals():
@@ -50,6 +52,7 @@ def test_bad_ratio_names_the_flag_and_range(name, flag, value):
 def test_bad_hyper_parameters_are_named():
     with pytest.raises(ValueError, match="coverage"):
         build_compressor("omac", coverage=1.5)
+    assert build_compressor("omac", coverage=0.0).coverage == 0.0  # the bounds are allowed
     with pytest.raises(ValueError, match="knn"):
         build_compressor("omnizip", knn=0)
 
