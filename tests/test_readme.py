@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from omarc.cli import EXPERIMENTS, run_cli, run_experiment
+from omarc.modules.evaluation.answers import extract_answer
 
 ROOT = Path(__file__).parents[1]
 FAST = {
@@ -73,12 +74,15 @@ def only(folder: Path, pattern: str) -> Path:
 
 
 def check_test(cwd: Path) -> None:
-    """``--data.limit 1``: one prediction row and results counting that one sample."""
+    """``--data.limit 1``: one prediction row, its letter parsed from its text, and results scoring that row."""
     results = only(cwd, "test/results.json")
     overall = json.loads(results.read_text())["overall"]
-    assert (overall["count"], overall["failed"]) == (1, 0) and overall["accuracy"] in (0.0, 1.0)
     rows = results.with_name("predictions.jsonl").read_text().splitlines()
-    assert len(rows) == 1 and json.loads(rows[0])["error"] is None
+    assert len(rows) == 1 and (overall["count"], overall["failed"]) == (1, 0)
+    row = json.loads(rows[0])
+    assert row["error"] is None and row["parsed"] == extract_answer(row["prediction"], row["options"])
+    assert row["correct"] == (row["parsed"] == row["answer"])
+    assert overall["accuracy"] == float(row["correct"])
 
 
 def check_fit(cwd: Path) -> None:

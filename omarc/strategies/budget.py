@@ -11,7 +11,7 @@ from torch import Tensor
 def retained(n: int, ratio: float) -> int:
     """Tokens kept out of ``n`` when a fraction ``ratio`` is removed: round((1 - ratio) · n), halves up.
 
-    The 1e-9 guards against binary fractions such as (1 - 0.55) · 10 = 4.4999999999999996.
+    The 1e-9 guards against binary fractions such as (1 - 0.55) · 30 = 13.499999999999998.
     """
     return min(n, int(math.floor((1.0 - ratio) * n + 0.5 + 1e-9)))
 

@@ -42,6 +42,12 @@ def test_options_malformed(bad):
         parse_options(bad)
 
 
+def test_options_up_to_ten_letters():
+    assert len(parse_options([f"{letter}. x{letter}" for letter in "ABCDEFGHIJ"])) == 10
+    with pytest.raises(RecordError, match="at most 10 options are supported, got 11"):
+        parse_options(["x"] * 11)
+
+
 def test_answer_letter_forms_and_errors():
     opts = ["x", "y", "z"]
     assert [check_answer(a, opts) for a in ("c", "C", " C. ", "(C)", "C. z")] == ["C"] * 4 + ["C"]
@@ -61,11 +67,15 @@ def test_durations(text, seconds):
 def test_bad_duration_names_value():
     with pytest.raises(RecordError, match="'about a minute'"):
         parse_duration("about a minute")
+    assert parse_duration("1:02.5") == 62.5
+    for bad in ("1:02:03:04", True):  # no day field; a boolean is not a number of seconds
+        with pytest.raises(RecordError, match="cannot read duration"):
+            parse_duration(bad)
 
 
 def test_fields_tolerate_case_and_separators():
     row = {"Video_ID": "x", "Explaination": "sic"}
-    assert get_field(row, "video_id") == "x"
+    assert get_field(row, "video_id") == get_field(row, "Video ID") == "x"
     assert get_field(row, "Explanation", "Explaination") == "sic"
     assert get_field(row, "Type", required=False, default="") == ""
     with pytest.raises(RecordError, match="missing field 'Question'"):

@@ -13,6 +13,7 @@ from omarc.datamodules.generate import (
     ask,
     evidence,
     pair,
+    plan_clip,
     question_direction,
     render,
 )
@@ -58,6 +59,19 @@ def test_evidence_is_the_beep_second_the_marker_second_or_both():
     assert spans["both"] == {"audio": [[0.0, 1.0], [1.0, 2.0]], "video": [[0.0, 1.0], [1.0, 2.0]]}
     same = Clip(colours=CLIP.colours, sounds=CLIP.sounds, target=1, marker=1, square=0)
     assert evidence(same, {"direction": "both"}) == {"audio": [[1.0, 2.0]], "video": [[1.0, 2.0]]}
+
+
+@pytest.mark.parametrize("spec", [ClipSpec(seconds=2, n_colours=4, n_tones=1), ClipSpec(seconds=5, n_tones=3, n_distractors=2)])
+def test_the_answer_is_never_offered_again_as_a_distractor(spec):
+    """Over many seeds (few colours or sounds shown: distractors come from the vocabulary), four distinct
+    options with the answer once, at its letter."""
+    for seed in range(300):
+        rng = random.Random(seed)
+        clip = plan_clip(spec, rng)
+        for direction in ("forward", "reverse", "both"):
+            q = ask(clip, direction, seed % 4, rng)
+            answer = q["options"]["ABCD".index(q["answer"])]
+            assert len(set(q["options"])) == 4 and q["options"].count(answer) == 1, (seed, direction, q)
 
 
 def test_unknown_direction_is_refused():

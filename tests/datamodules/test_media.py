@@ -41,6 +41,8 @@ def test_frame_size_paper_budget_and_aspect():
     assert abs(w / h - 1280 / 720) < 0.15
     assert fit_frame_size(56, 84, 50176, 28) == (56, 84)  # small frames are not upscaled
     assert fit_frame_size(50, 90, 50176, 32) == (64, 96)  # Qwen3-Omni's 32-px cells
+    assert fit_frame_size(10, 100, 50176, 28) == (28, 112)  # 10 / 28 rounds to no cell: at least one
+    assert fit_frame_size(100, 100, 784, 28) == (28, 28)  # a budget of exactly one cell
     with pytest.raises(ValueError, match="max_pixels"):
         fit_frame_size(100, 100, 500, 28)
 
@@ -50,6 +52,8 @@ def test_sample_times_fps_and_coverage():
     assert step == 1.0 and times.tolist() == [0.5, 1.5, 2.5, 3.5, 4.5]
     times, step = sample_times(120.0, fps=1.0, max_frames=32)  # longer than 32 s: spread over all of it
     assert len(times) == 32 and step == 120.0 / 32 and times[-1] == pytest.approx(120.0 - step / 2)
+    # 1.16 s at 25 fps: 1.16 · 25 = 28.999999999999996 in floats, still 29 bins
+    assert len(sample_times(1.16, fps=25.0)[0]) == 29
     times, step = sample_times(0.4, fps=1.0)  # shorter than one bin: one bin of its own length
     assert step == 0.4 and times.tolist() == [pytest.approx(0.2)]
 

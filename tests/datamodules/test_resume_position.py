@@ -38,7 +38,8 @@ def fit(generated, root, batch_size, ckpt_path=None):
     return module.seen
 
 
-@pytest.mark.parametrize("batch_size, resume_after", [(1, (2, 6)), (2, (1, 5))])  # mid epoch 0, mid a later epoch
+# mid epoch 0, at the last batch of epoch 0 (4 at batch 1, 2 at batch 2), mid a later epoch
+@pytest.mark.parametrize("batch_size, resume_after", [(1, (2, 4, 6)), (2, (1, 2, 5))])
 def test_mid_epoch_checkpoint_resumes_at_the_same_position(generated, tmp_path, batch_size, resume_after):
     full = fit(generated, tmp_path / "a", batch_size)
     per_epoch = 4 // batch_size

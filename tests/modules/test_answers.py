@@ -4,6 +4,7 @@ from omarc.modules.evaluation.answers import extract_answer, follows_reasoning_f
 
 SOUNDS = ["A cat meowing", "A dog barking", "Rain on a roof", "Silence"]
 THREE = ["Red", "Green", "Blue"]
+PETS = ["Dog", "Cat", "A bird"]
 
 # (model output, options, expected letter or None): outputs as Qwen-Omni and GPT-style models write them.
 TABLE = [
@@ -33,6 +34,9 @@ TABLE = [
     ("A dog barking", SOUNDS, "B"),
     ("a dog barking.", SOUNDS, "B"),
     ("I believe the sound comes from a dog barking in the yard.", SOUNDS, "B"),
+    # an option's text after a preamble: "A bird" is that option, not the letter A
+    ("The best answer is A bird", PETS, "C"),
+    ("Answer: a bird.", PETS, "C"),
     ("<think>The tone plays at 3 s while the screen is red.</think><answer>B</answer>", SOUNDS, "B"),
     ("<think>Maybe A.</think>\n<answer>The answer is C</answer>", SOUNDS, "C"),
     ("<think>The first frame shows A, and then", SOUNDS, None),
@@ -55,6 +59,10 @@ TABLE = [
     ("(A) and (C)", SOUNDS, None),
     ("Answer: A\nAnswer: B", SOUNDS, None),
     ("It could be A, but D fits the timing better.", SOUNDS, None),
+    # a hedge that names two options' texts
+    ("It was red, or maybe blue", THREE, None),
+    # option texts match whole words: "reddish" is not "Red"
+    ("A reddish light filled the room.", THREE, None),
     # letters outside the options
     ("E", SOUNDS, None),
     ("D", THREE, None),
@@ -82,9 +90,17 @@ def test_longest_option_text_wins_when_one_contains_another():
     assert extract_answer("I hear a dog barking", options) == "B"
 
 
+def test_the_pronoun_i_is_not_a_letter_even_when_i_is_an_option():
+    options = [f"option {k}" for k in range(10)]  # letters A to J
+    assert extract_answer("I think it is C", options) == "C"
+    assert extract_answer("I", options) == "I"
+
+
 def test_bad_options_named():
     with pytest.raises(ValueError, match="options"):
         extract_answer("A", [])
+    with pytest.raises(ValueError, match="1 to 10 texts, got 11"):
+        extract_answer("A", ["x"] * 11)
 
 
 @pytest.mark.parametrize(
@@ -93,6 +109,8 @@ def test_bad_options_named():
         ("<think>red at 3 s</think><answer>B</answer>", True),
         ("  <think>x</think>\n<answer>C</answer>\n", True),
         ("<answer>B</answer>", False),
+        ("<think></think><answer>B</answer>", False),  # an empty reasoning or answer is not the format
+        ("<think>x</think><answer></answer>", False),
         ("<think>x</think><answer>B</answer> extra", False),
         ("B", False),
     ],

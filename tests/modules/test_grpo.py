@@ -40,6 +40,16 @@ def test_zero_variance_groups_give_exact_zero_never_nan():
     assert torch.equal(shaped_advantages(adv[:1], torch.ones(1, 4), lam=5.0), torch.zeros(1, 4))
 
 
+def test_a_flat_group_of_eight_gives_exact_zero():
+    """Eight equal rewards of 0.1: the float32 mean is not exactly 0.1, so (r − mean) / (std + eps) alone is not 0."""
+    rewards = torch.full((2, 8), 0.1)
+    rewards[1] = torch.tensor([0.1, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    adv = group_advantages(rewards)
+    assert torch.equal(adv[0], torch.zeros(8))
+    # the other group: mean 0.1125, centred 0.0875 on one rollout, std sqrt(0.01 · 7/8 / 7) = 0.0353553
+    assert adv[1, 1].item() == pytest.approx(0.0875 / (0.0353553 + 1e-4), rel=1e-5)
+
+
 def test_compression_gap_eq7_with_negative_rewards():
     gap = compression_gap(FULL, COMP, TAU)
     # relu(2-1)/(2+τ), relu(0)/.., relu(-1)=0, relu(-1-(-2))/(|-1|+τ)
@@ -114,6 +124,45 @@ def test_aggregation_grpo_vs_dapo_and_micro_batches():
         assert parts.item() == pytest.approx(whole.item())
     with pytest.raises(ValueError, match="aggregation"):
         policy_loss(logps, logps, adv, mask, aggregation="mean")
+
+
+@pytest.mark.parametrize(("aggregation", "parts"), [
+    ("grpo", [-1.0 / 2, -0.5 / 2]),  # each row's token mean (−1, −0.5) over the batch's 2 sequences
+    ("dapo", [-1.0 / 4, -1.5 / 4]),  # each row's token sum (−1, −3 · 0.5) over the batch's 4 tokens
+])
+def test_micro_batch_losses_are_scaled_by_the_whole_batch(aggregation, parts):
+    """Ratio 1, β = 0: per-token loss −A. Row 0: one token, A = 1; row 1: three tokens, A = 0.5 (no cancelling)."""
+    logps = torch.zeros(2, 3)
+    mask = torch.tensor([[True, False, False], [True, True, True]])
+    adv = torch.tensor([1.0, 0.5])
+    got = [policy_loss(logps[i : i + 1], logps[i : i + 1], adv[i : i + 1], mask[i : i + 1], aggregation=aggregation,
+                       total_sequences=2, total_tokens=4).loss.item() for i in range(2)]
+    assert got == pytest.approx(parts)
+    whole = policy_loss(logps, logps, adv, mask, aggregation=aggregation).loss.item()
+    assert whole == pytest.approx(sum(parts))  # grpo −0.75, dapo −0.625
+
+
+def test_an_empty_completion_row_adds_nothing_and_no_nan():
+    """A row with no real token: GRPO's token mean of it is 0 (not 0 / 0); statistics count real tokens only."""
+    logps = torch.tensor([[-1.0, -2.0], [-1.0, -1.0]])
+    ref = torch.tensor([[-1.5, -2.0], [0.0, 0.0]])
+    mask = torch.tensor([[True, True], [False, False]])
+    old = logps - torch.tensor([[0.0, 0.0], [1.0, 1.0]])  # the padded row's ratio e > 1 + ε with A > 0: "clipped"
+    out = policy_loss(logps, old, torch.tensor([2.0, 3.0]), mask, ref_logps=ref, beta=0.1)
+    kl0 = math.exp(-0.5) + 0.5 - 1  # row 0's first token; its second has ref = logp, KL 0
+    # row 0: mean of (−2 + 0.1·kl0, −2) over 2 tokens; row 1: 0; over 2 sequences
+    assert out.loss.item() == pytest.approx((-2.0 + 0.05 * kl0) / 2)
+    assert out.kl.item() == pytest.approx(kl0 / 2), "the padded row's large KL is left out"
+    assert out.clip_ratio.item() == 0.0 and out.tokens.item() == 2
+
+
+def test_zero_advantage_tokens_are_never_counted_as_clipped():
+    """A flat group (A = 0) far outside the clip range: no loss, no gradient, and no clipping to report."""
+    logps = _logps([[math.log(0.5), math.log(1.5)]])
+    out = policy_loss(logps, torch.zeros(1, 2), torch.zeros(1), torch.ones(1, 2, dtype=torch.bool), epsilon=0.2)
+    out.loss.backward()
+    assert out.loss.item() == 0.0 and torch.equal(logps.grad, torch.zeros(1, 2))
+    assert out.clip_ratio.item() == 0.0
 
 
 def test_clipping_after_an_update_mu_greater_than_one():

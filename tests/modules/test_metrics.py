@@ -77,6 +77,16 @@ def test_bad_inputs_are_named():
         m.update(["a"], ["b"], ["c"], torch.tensor([T]), torch.tensor([F]), flags=[(), ()])
 
 
+def test_a_name_of_exactly_key_bytes_fits_and_comes_back():
+    """KEY_BYTES counts UTF-8 bytes: 96 "é" fill a row exactly; one more byte does not fit."""
+    m = QAAccuracy(stats=())
+    category = "é" * (KEY_BYTES // 2)
+    m.update(["a"], ["b"], [category], torch.tensor([T]), torch.tensor([F]))
+    assert m.compute()[f"accuracy/b/{category}"] == 1.0
+    with pytest.raises(ValueError, match="longer than"):
+        m.update(["a"], ["b"], [category + "x"], torch.tensor([T]), torch.tensor([F]))
+
+
 def test_nest_and_format():
     m = QAAccuracy(stats=("e2e_seconds",))
     feed(m, ROWS)
@@ -180,6 +190,20 @@ def test_evidence_recall_and_accuracy_split_by_whether_it_survived():
     assert ("  all video: 50.0% kept over 4 samples; accuracy 100.0% of 2 with some kept | 50.0% of 2 with all "
             "dropped") in table
     assert "  worldsense video: 100.0% kept over 1 samples; accuracy 100.0% of 1 with some kept | n/a of 0" in table
+
+
+def test_evidence_spans_holding_no_tokens_are_not_samples():
+    """A record whose audio spans cover no audio token (0 in, 0 kept) has nothing to keep or drop."""
+    m = QAAccuracy(stats=())
+    feed_evidence(m, [("z1", "dailyomni", T, F, (0, 0), (4, 4)), ("z2", "dailyomni", F, F, (5, 0), (NAN, NAN))])
+    out = m.compute()
+    # audio: z2 alone, 0 of 5 kept, dropped and wrong; video: z1 alone, 4 of 4 kept, right
+    assert {k: v for k, v in out.items() if k.startswith("evidence/audio/")} == {
+        "evidence/audio/recall": 0.0, "evidence/audio/samples": 1,
+        "evidence/audio/kept_samples": 0, "evidence/audio/dropped_samples": 1, "evidence/audio/dropped_accuracy": 0.0,
+    }
+    assert out["evidence/video/samples"] == 1 and out["evidence/video/recall"] == 1.0
+    assert out["evidence/dailyomni/audio/samples"] == 1 and out["count"] == 2
 
 
 def test_rows_without_evidence_have_no_evidence_figures():

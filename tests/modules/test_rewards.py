@@ -45,9 +45,9 @@ def test_graded_format_partial_credit_is_the_tag_subsequence_share():
     n = len(FORMAT_SKELETON)
     scores = _score("format_graded", [GOOD, "<think></think>", "<answer></answer>", EXTRA, "xyz", ""])
     assert scores[0] == 1.0
-    assert scores[1] == pytest.approx(GRADED_FORMAT_CAP * 15 / n)
+    assert scores[1] == pytest.approx(GRADED_FORMAT_CAP * 15 / n) == 0.5 * 15 / 32  # 0.234375
     assert scores[2] == pytest.approx(GRADED_FORMAT_CAP * 17 / n)  # the skeleton's suffix
-    assert scores[3] == pytest.approx(GRADED_FORMAT_CAP), "all tags in order but text outside: capped below 1"
+    assert scores[3] == pytest.approx(GRADED_FORMAT_CAP) == 0.5, "all tags in order but text outside: capped below 1"
     assert scores[4:] == [0.0, 0.0]
 
 

@@ -99,6 +99,10 @@ def test_random_is_reproducible_per_sample_and_seed():
     twin = samples[0].replace(embeds=samples[0].embeds.clone())
     twin.embeds[0, -3] += 1.0
     assert sample_key(twin) != sample_key(samples[0])
+    # the same text tokens in another order are another sample
+    swapped = samples[0].replace(embeds=samples[0].embeds.clone())
+    swapped.embeds[0, [-2, -1]] = swapped.embeds[0, [-1, -2]]
+    assert sample_key(swapped) != sample_key(samples[0])
     assert kept(twin, first(twin), Modality.VIDEO) != picks[0][0]
 
 

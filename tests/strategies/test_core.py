@@ -13,7 +13,9 @@ from tests.strategies.sequences import build_sequence, where
 
 @pytest.mark.parametrize(
     ("n", "ratio", "kept"),
-    [(10, 0.55, 5), (10, 0.7, 3), (4096, 0.7, 1229), (1600, 0.7, 480), (1, 0.7, 0), (3, 0.5, 2), (7, 0.0, 7), (0, 0.3, 0)],
+    [(10, 0.55, 5), (10, 0.7, 3), (4096, 0.7, 1229), (1600, 0.7, 480), (1, 0.7, 0), (3, 0.5, 2), (7, 0.0, 7), (0, 0.3, 0),
+     # binary fractions a hair below the half: (1 − 0.55) · 30 = 13.499999999999998, (1 − 0.9) · 5 = 0.4999999999999999
+     (30, 0.55, 14), (5, 0.9, 1)],
 )
 def test_retained_rounds_half_up(n, ratio, kept):
     assert retained(n, ratio) == kept
@@ -25,6 +27,8 @@ def test_allocate_is_exact_proportional_and_capped():
     out = allocate(10, torch.tensor([1.0, 0.0, 9.0]), torch.tensor([5, 5, 3]))
     assert out.tolist() == [5, 2, 3]  # overflow of the capped entry flows back, zero weight fills last
     assert int(allocate(7, torch.zeros(4), torch.tensor([2, 2, 2, 2])).sum()) == 7
+    # a negative weight counts as zero: 4 units over weights (0, 1, 1) -> 0, 2, 2
+    assert allocate(4, torch.tensor([-1.0, 1.0, 1.0]), torch.tensor([5, 5, 5])).tolist() == [0, 2, 2]
 
 
 def test_allocate_rejects_impossible_totals():
@@ -48,6 +52,7 @@ def test_bad_ratio_names_the_flag_and_range(name, flag, value):
 def test_bad_hyper_parameters_are_named():
     with pytest.raises(ValueError, match="coverage"):
         build_compressor("omac", coverage=1.5)
+    assert build_compressor("omac", coverage=0.0).coverage == 0.0  # the bounds are allowed
     with pytest.raises(ValueError, match="knn"):
         build_compressor("omnizip", knn=0)
 

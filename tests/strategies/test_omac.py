@@ -9,7 +9,7 @@ import torch
 
 from omarc.strategies import Modality, build_compressor
 from omarc.strategies.budget import retained
-from omarc.strategies.layout import align_audio, video_grids
+from omarc.strategies.layout import Grids, align_audio, video_grids
 from omarc.strategies.omac import (
     anchor_merges,
     frame_means,
@@ -85,6 +85,9 @@ def test_eq_5_anchor_merge_weights_and_output():
     # token 0 -> anchor 1 (its only neighbour); token 2 -> anchor 3 (more similar); token 4 -> anchor 3 but cos < 0: dropped
     assert src.tolist() == [0, 2] and dst.tolist() == [1, 3]
     torch.testing.assert_close(w, torch.tensor([cos([1, 0.2], [1, 0]), cos([0, 1], [0.1, 1])]))
+    # a tie (cos 1/√2 to both neighbours) keeps the previous anchor
+    src, dst, _ = anchor_merges(torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]), torch.tensor([True, False, True]))
+    assert src.tolist() == [1] and dst.tolist() == [0]
 
 
 def test_eq_5_end_to_end_on_audio_only():
@@ -131,6 +134,8 @@ def test_align_audio_maps_to_covering_grid_and_clamps():
     grid_time = torch.tensor([0.0, 2.0, 4.0])
     audio_time = torch.tensor([-0.5, 0.0, 1.96, 2.0, 3.99, 4.0, 100.0])
     assert align_audio(audio_time, grid_time).tolist() == [0, 0, 0, 1, 1, 2, 2]
+    # 25 tokens/s gives times a hair below a grid's start: within TIME_EPS they belong to it
+    assert align_audio(torch.tensor([1.99995, 3.999]), grid_time).tolist() == [1, 1]
 
 
 @pytest.mark.parametrize(("T", "k", "coverage"), [(20, 8, 0.5), (20, 8, 1.0), (7, 3, 1.0), (32, 19, 0.5), (5, 5, 0.5)])
@@ -152,8 +157,21 @@ def test_frame_selection_covers_the_timeline(T, k, coverage):
         assert min(float(scores[i]) for i in rest) >= max(float(scores[i]) for i in dropped)
 
 
+# 12 grids of P = 9, B_v = round((1 − r) · 108), K = max(round(B_v / 4.5), ceil(B_v / 9)):
+# 0.7: 32 -> round(7.11) = 7; 0.9: 11 -> round(2.44) = 2; 0.97: 3 -> round(0.67) = 1
+FRAMES_KEPT = {0.7: 7, 0.9: 2, 0.97: 1}
+
+
+def test_bins_are_a_rounded_share_of_the_kept_frames():
+    """T = 8, k = 3, coverage 0.5: round(1.5) = 2 bins of 4 frames (not 1), then the best frame left."""
+    scores = torch.tensor([9.0, 8.0, 7.0, 6.0, 1.0, 2.0, 3.0, 0.0])
+    # bin 0 -> frame 0, bin 1 -> frame 6 (score 3), the rest by score -> frame 1; one bin would keep 0, 1, 2
+    assert select_frames(scores, 3, 0.5).nonzero().squeeze(1).tolist() == [0, 1, 6]
+    assert select_frames(scores, 3, 0.0).nonzero().squeeze(1).tolist() == [0, 1, 2]  # no bins: by score alone
+
+
 @pytest.mark.parametrize("name", ["omac", "omac_va"])
-@pytest.mark.parametrize("ratio", [0.7, 0.9, 0.97])
+@pytest.mark.parametrize("ratio", sorted(FRAMES_KEPT))
 @pytest.mark.parametrize("planted", [0, 5, 11])
 def test_a_frame_equal_to_the_query_is_always_kept(name, ratio, planted):
     seq = build_sequence(grids=12, hw=(3, 3), audio_rate=2.0, dim=16, seed=planted)
@@ -162,7 +180,7 @@ def test_a_frame_equal_to_the_query_is_always_kept(name, ratio, planted):
     seq.embeds[0, grid] = query + 0.05 * torch.randn(len(grid), 16)
     report = build_compressor(name, ratio=ratio)(seq).reports[0]
     assert planted in report.frames_kept
-    assert len(report.frames_kept) >= 1
+    assert len(report.frames_kept) == FRAMES_KEPT[ratio]
 
 
 def test_frames_kept_follow_the_video_budget():
@@ -171,6 +189,58 @@ def test_frames_kept_follow_the_video_budget():
     report = compressor(seq).reports[0]
     # K = round(307 / (0.5 · 32)) = 19 frames
     assert len(report.frames_kept) == 19 == compressor.frames_to_keep(video_grids(seq), retained(1024, 0.7))
+
+
+@pytest.mark.parametrize(("budget", "frames"), [(296, 19), (312, 20), (315, 20), (303, 19)])
+def test_frames_to_keep_rounds_halves_up(budget, frames):
+    """32 grids of P = 32 at frame_token_share 0.5: K = round(B_v / 16), halves up (not to even, not floored)."""
+    # 296 / 16 = 18.5 -> 19; 312 / 16 = 19.5 -> 20; 315 / 16 = 19.6875 -> 20; 303 / 16 = 18.9375 -> 19
+    seq = build_sequence(grids=32, hw=(4, 8), audio_rate=0.0, dim=8)
+    assert build_compressor("omac").frames_to_keep(video_grids(seq), budget) == frames
+
+
+def test_frames_to_keep_holds_the_budget_in_the_smallest_frames_and_never_exceeds_it():
+    sizes = torch.tensor([8, 2, 2, 2])
+    grids = Grids(index=torch.zeros(4, 8, dtype=torch.long), mask=torch.zeros(4, 8, dtype=torch.bool),
+                  ids=torch.arange(4), time=torch.arange(4.0), size=sizes)
+    # share 1, P̄ = 3.5: round(6 / 3.5) = 2, but two 2-token frames hold 4 < 6: ceil(6 / 2) = 3 frames
+    assert build_compressor("omac", frame_token_share=1.0).frames_to_keep(grids, 6) == 3
+    # share 0.1 of 2×2 grids: round(2 / 0.4) = 5 frames for a budget of 2 tokens: at most B_v = 2 frames
+    seq = build_sequence(grids=8, hw=(2, 2), audio_rate=0.0, dim=8)
+    assert build_compressor("omac", frame_token_share=0.1).frames_to_keep(video_grids(seq), 2) == 2
+
+
+def test_a_frame_kept_whole_keeps_every_token_as_it_is():
+    """2 grids of 2×2, B_v = 7: K = 2 frames of 4 and 3 tokens; the whole frame has no memory token."""
+    seq = build_sequence(grids=2, hw=(2, 2), audio_rate=0.0, dim=4, seed=1)
+    video = where(seq, Modality.VIDEO)
+    out = build_compressor("omac", video_ratio=0.125, audio_ratio=0.0, frame_token_share=1.0)(seq)
+    per_grid = _tokens_per_grid(seq, out.reports[0])
+    assert sorted(per_grid.tolist()) == [3, 4]
+    whole = int(per_grid.argmax())
+    got = out.sequence.embeds[0][out.sequence.modality[0] == int(Modality.VIDEO)]
+    rows = got[:4] if whole == 0 else got[3:]
+    torch.testing.assert_close(rows, seq.embeds[0, video[4 * whole : 4 * whole + 4]])
+
+
+def test_a_frame_kept_with_one_token_keeps_its_most_distinct_token_and_no_memory():
+    """4 grids of 2×2, B_v = 2 and frame_token_share 0.25: K = round(2 / 1) = 2 frames of one token each.
+
+    A one-token frame keeps its highest-contrast token as it is: no memory token (it would have no members).
+    """
+    seq = build_sequence(grids=4, hw=(2, 2), audio_rate=0.0, dim=4, seed=3)
+    video = where(seq, Modality.VIDEO)
+    out = build_compressor("omac", video_ratio=0.875, audio_ratio=0.0, frame_token_share=0.25)(seq)
+    report = out.reports[0]
+    assert len(report.frames_kept) == 2
+    expected = []
+    for t in report.frames_kept:
+        v = seq.embeds[0, video[4 * t : 4 * t + 4]].tolist()
+        c = [sum(x[d] for x in v) / 4 for d in range(4)]
+        expected.append(4 * t + max(range(4), key=lambda p: 1 - cos(v[p], c)))
+    assert report.keep[video].nonzero().squeeze(1).tolist() == expected
+    got = out.sequence.embeds[0][out.sequence.modality[0] == int(Modality.VIDEO)]
+    torch.testing.assert_close(got, seq.embeds[0, video[expected]])
 
 
 def test_frames_kept_are_raised_to_hold_a_budget_that_is_not_a_multiple_of_the_frame_size():

@@ -116,22 +116,36 @@ def test_audio_keeps_salient_tokens_plus_uniform_anchors_and_merges_top_g():
         assert int(audio[anchors][sims.argmax()]) == d, "each token joins its most similar anchor"
 
 
-def test_windows_with_more_salient_audio_keep_more_video():
+def test_anchor_count_rounds_halves_up():
+    """30 audio tokens, budget 15: round(0.05 · 30) = round(1.5) = 2 anchors, so 13 salient tokens."""
+    seq = build_sequence(grids=0, audio_rate=5.0, audio_seconds=6.0, dim=8, saliency=True)
+    audio = where(seq, Modality.AUDIO)
+    assert len(audio) == 30
+    compressor = build_compressor("omnizip", audio_ratio=0.5, video_ratio=0.5)
+    kept = compressor.plan_sample(seq, 0, 15).keep[audio].nonzero().squeeze(1).tolist()
+    salient = torch.sort(seq.audio_saliency[0, audio], descending=True, stable=True).indices[:13].tolist()
+    rest = sorted(set(range(30)) - set(salient))  # 17 left; anchors at int(0.5 · 17 / 2) = 4, int(1.5 · 17 / 2) = 12
+    assert kept == sorted(salient + [rest[4], rest[12]])
+
+
+@pytest.mark.parametrize("min_drop", [0.35, 0.5])
+def test_windows_with_more_salient_audio_keep_more_video(min_drop):
     seq = build_sequence(grids=4, hw=(4, 4), audio_rate=10.0, dim=8, saliency=True)
     audio = where(seq, Modality.AUDIO)
     window = (seq.time[0, audio] // 2).long()
     seq.audio_saliency[0, audio] = torch.where(window == 2, 10.0, 0.0) + 0.01 * torch.rand(len(audio))
-    compressor = build_compressor("omnizip", audio_ratio=0.75, video_ratio=0.5)
+    compressor = build_compressor("omnizip", audio_ratio=0.75, video_ratio=0.5, min_drop=min_drop)
     out = compressor(seq)
     report = out.reports[0]
     video = where(seq, Modality.VIDEO)
     per_grid = torch.bincount(seq.frame[0, video][report.keep[video]], minlength=4)
     assert int(per_grid.sum()) == 32
     assert int(per_grid.argmax()) == 2 and int(per_grid[2]) > int(per_grid[[0, 1, 3]].max())
-    # by hand: S_a(i) = kept audio share of window i (anchors count), ρ(i) = clip(0.75 − 0.4 S, 0.35, 0.75)
+    # by hand: S_a(i) = kept audio share of window i (anchors count), ρ(i) = clip(0.75 − 0.4 S, min_drop, 0.75)
     kept = report.keep[audio].double()
     share = torch.bincount(window, weights=kept, minlength=4) / torch.bincount(window, minlength=4)
-    drop = (0.75 - 0.4 * share).clamp(0.35, 0.75)
+    assert float(0.75 - 0.4 * share.max()) < 0.5, "window 2's rule falls below min_drop = 0.5"
+    drop = (0.75 - 0.4 * share).clamp(min_drop, 0.75)
     assert per_grid.tolist() == allocate(32, 16 * (1 - drop), torch.full((4,), 16)).tolist()
 
 
