@@ -135,8 +135,8 @@ def batch_module(cache):
     """A C-GRPO module and one training batch of the generated UGC-AVQA train split."""
 
     def build(**configs):
-        module = CGRPOModule(model="tiny", sampling=SamplingConfig(max_completion_length=8),
-                             log_completions_every_n_steps=0, **configs)
+        configs.setdefault("sampling", SamplingConfig(max_completion_length=8))
+        module = CGRPOModule(model="tiny", log_completions_every_n_steps=0, **configs)
         data = OmniQADataModule(train_benchmarks=["ugc_avqa"], limit=2, cache_dir=str(cache),
                                 prompt_style="reasoning", inputs=module.input_builder)
         data.prepare_data()
