@@ -199,8 +199,8 @@ def test_evidence_spans_holding_no_tokens_are_not_samples():
     out = m.compute()
     # audio: z2 alone, 0 of 5 kept, dropped and wrong; video: z1 alone, 4 of 4 kept, right
     assert {k: v for k, v in out.items() if k.startswith("evidence/audio/")} == {
-        "evidence/audio/recall": 0.0, "evidence/audio/samples": 1,
-        "evidence/audio/kept_samples": 0, "evidence/audio/dropped_samples": 1, "evidence/audio/dropped_accuracy": 0.0,
+        "evidence/audio/recall": 0.0, "evidence/audio/tokens": 5, "evidence/audio/kept_tokens": 0,
+        "evidence/audio/samples": 1, "evidence/audio/kept_samples": 0, "evidence/audio/dropped_samples": 1, "evidence/audio/dropped_accuracy": 0.0,
     }
     assert out["evidence/video/samples"] == 1 and out["evidence/video/recall"] == 1.0
     assert out["evidence/dailyomni/audio/samples"] == 1 and out["count"] == 2
