@@ -333,6 +333,9 @@ def main() -> None:
     """Console entry point ``omarc``: a bad option is ``omarc: error: ...`` on stderr and exit status 2."""
     debug = "--debug" in sys.argv[1:] or os.environ.get("OMARC_DEBUG", "") not in ("", "0")
     argv = [a for a in sys.argv[1:] if a != "--debug"]
+    from omarc.threads import configure_threads  # torch's CPU threads: the CPUs this process may use
+
+    configure_threads()
     try:
         if argv and argv[0] in EXPERIMENTS:
             run_experiment(argv[0], argv[1:])
