@@ -41,6 +41,7 @@ from omarc.modules.evaluation.evaluator import OmniQAEvaluator
 from omarc.strategies import STRATEGIES
 from omarc.strategies.base import check_ratio
 from omarc.strategies.registry import check_strategy
+from omarc.threads import configure_threads, thread_status
 
 #: Top-level shortcut options, folded into the model's and the datamodule's own options.
 SHORTCUTS = ("strategy", "ratio", "benchmark", "data_folder")
@@ -190,6 +191,7 @@ class OmarcCLI(LightningCLI):
         """Check the data folders first: a missing one is reported before the trainer logs anything."""
         if self.subcommand is not None:
             check_data(self.datamodule, self.subcommand)
+            rank_zero_info(thread_status())
         return super().instantiate_trainer(**kwargs)
 
 
@@ -333,9 +335,7 @@ def main() -> None:
     """Console entry point ``omarc``: a bad option is ``omarc: error: ...`` on stderr and exit status 2."""
     debug = "--debug" in sys.argv[1:] or os.environ.get("OMARC_DEBUG", "") not in ("", "0")
     argv = [a for a in sys.argv[1:] if a != "--debug"]
-    from omarc.threads import configure_threads  # torch's CPU threads: the CPUs this process may use
-
-    configure_threads()
+    configure_threads()  # torch's CPU threads: the CPUs this process may use (omarc/threads.py)
     try:
         if argv and argv[0] in EXPERIMENTS:
             run_experiment(argv[0], argv[1:])

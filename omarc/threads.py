@@ -75,24 +75,30 @@ def prepare_openmp(env: dict | None = None) -> None:
 def configure_threads(env: dict | None = None, **cpu_sources) -> int:
     """Set torch's intra-op threads to :func:`usable_cpus` unless ``OMP_NUM_THREADS`` is set; return the count.
 
-    ``cpu_sources`` (affinity, cpu_max, cfs_quota, cfs_period) go to :func:`usable_cpus`.
-    One status line says what was chosen and why.
+    ``cpu_sources`` (affinity, cpu_max, cfs_quota, cfs_period) go to :func:`usable_cpus`. Silent:
+    :func:`thread_status` is the status line, logged once the run's options have been checked
+    (so that a bad option stays the only line a failed command prints).
     """
     import torch
-    from lightning.pytorch.utilities import rank_zero_info
 
     env = os.environ if env is None else env
-    usable = usable_cpus(**cpu_sources)
+    if not env.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(usable_cpus(**cpu_sources))
+    return torch.get_num_threads()
+
+
+def thread_status(env: dict | None = None, **cpu_sources) -> str:
+    """One line: torch's CPU threads, where they come from, the usable CPUs and OpenMP's wait policy."""
+    import torch
+
+    env = os.environ if env is None else env
+    threads, usable = torch.get_num_threads(), usable_cpus(**cpu_sources)
     if env.get("OMP_NUM_THREADS"):
-        reason = f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']}"
+        source = f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']}"
     else:
-        torch.set_num_threads(usable)
-        reason = "usable CPUs (affinity and cgroup quota)"
-    threads = torch.get_num_threads()
-    policy = env.get("OMP_WAIT_POLICY", "unset")
-    rank_zero_info(f"omarc: {threads} torch CPU threads from {reason}; {usable} usable CPUs, "
-                   f"OMP_WAIT_POLICY {policy}")
-    return threads
+        source = "the usable CPUs" if threads == usable else "the caller's torch.set_num_threads"
+    return (f"omarc: {threads} torch CPU threads ({source}); {usable} usable CPUs (affinity and cgroup quota), "
+            f"OMP_WAIT_POLICY {env.get('OMP_WAIT_POLICY', 'unset')}")
 
 
 def thread_meta() -> dict:

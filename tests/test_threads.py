@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from omarc.threads import cgroup_cpu_limit, configure_threads, prepare_openmp, usable_cpus
+from omarc.threads import cgroup_cpu_limit, configure_threads, prepare_openmp, thread_status, usable_cpus
 
 
 @pytest.fixture
@@ -52,6 +52,8 @@ def test_omp_num_threads_is_respected(tmp_path, keep_threads):
     torch.set_num_threads(2)
     assert configure_threads(env={"OMP_NUM_THREADS": "2"}, affinity={0}, **cgroup(tmp_path)) == 2
     assert torch.get_num_threads() == 2
+    assert "2 torch CPU threads (OMP_NUM_THREADS=2); 1 usable CPUs" in thread_status({"OMP_NUM_THREADS": "2"}, affinity={0})
+    assert "(the caller's torch.set_num_threads)" in thread_status({}, affinity={0})
 
 
 def test_wait_policy_set_unless_the_user_set_it():
