@@ -51,6 +51,7 @@ from omarc.modules.evaluation.runs import RunFolderError
 from omarc.strategies import STRATEGIES
 from omarc.strategies.base import check_ratio
 from omarc.strategies.registry import check_strategy
+from omarc.threads import configure_threads, thread_status
 
 #: Top-level shortcut options, folded into the model's and the datamodule's own options.
 SHORTCUTS = ("strategy", "ratio", "benchmark", "data_folder")
@@ -365,6 +366,7 @@ class OmarcCLI(LightningCLI):
             trainer = {**self._get(self.config_init, "trainer", default={}), **kwargs}
             validates = is_overridden("validation_step", self.model) and trainer.get("limit_val_batches") != 0
             check_data(self.datamodule, self.subcommand, validates=validates)
+            rank_zero_info(thread_status())
         if self.subcommand == "fit":
             callbacks = kwargs.get("callbacks", trainer.get("callbacks")) or []
             callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
@@ -538,6 +540,7 @@ def main() -> None:
     """Console entry point ``omarc``: a bad option is ``omarc: error: ...`` on stderr and exit status 2."""
     debug = "--debug" in sys.argv[1:] or os.environ.get("OMARC_DEBUG", "") not in ("", "0")
     argv = [a for a in sys.argv[1:] if a != "--debug"]
+    configure_threads()  # torch's CPU threads: the CPUs this process may use (omarc/threads.py)
     try:
         if argv and argv[0] in EXPERIMENTS:
             run_experiment(argv[0], argv[1:])

@@ -19,13 +19,18 @@ def _percent(share: float | None) -> str:
     return "n/a" if share is None else f"{share * 100:.1f} %"
 
 
-def markdown_table(rows: list[dict], meta: dict) -> str:
-    """Per strategy and ratio: tokens, per-stage ms per sample (median ± half IQR), speedups, memory."""
+def markdown_table(rows: list[dict], meta: dict, warnings: list[str] = ()) -> str:
+    """Per strategy and ratio: tokens, per-stage ms per sample (median ± half IQR), speedups, memory;
+    then each of ``warnings`` (:func:`omarc.bench.run.speedup_warnings`) as a bold line."""
     head = (
         f"arch `{meta['arch']}` ({meta['layers']} LLM layers), {meta['frames']} frames ≤ {meta['max_pixels']} px, "
         f"batch {meta['batch_size']}, {meta['new_tokens']} new tokens, {meta['repeats']} repeats, "
         f"{meta['device_name']} {meta['dtype']}\n\n"
     )
+    if "torch_threads" in meta:
+        load = ", ".join(f"{x:.2f}" for x in meta["load_average"])
+        head += (f"{meta['torch_threads']} torch threads, {meta['usable_cpus']} usable CPUs, "
+                 f"load average {load} (1, 5, 15 min) at the end of the run\n\n")
     cols = ["strategy", "ratio", "A+V tokens in→out", "decode ms", "encoders ms", "compressor ms", "prefill ms",
             "decode steps ms", "end-to-end ms", "prefill ×", "FLOP limit ×", "end-to-end ×", "compressor / full prefill",
             "peak GiB", "memory saved", "working GiB", "working memory saved"]
@@ -40,7 +45,7 @@ def markdown_table(rows: list[dict], meta: dict) -> str:
             f"{r['prefill_speedup']:.2f}", f"{r['flop_limit']:.2f}", f"{r['end_to_end_speedup']:.2f}",
             f"{r['compressor_share'] * 100:.2f} %", peak, saved, working, working_saved,
         ]) + " |")
-    return head + "\n".join(lines) + "\n"
+    return head + "\n".join(lines) + "\n" + "".join(f"\n**{line}**\n" for line in warnings)
 
 
 def speedup_plot(rows: list[dict], path: Path) -> Path:

@@ -2,11 +2,12 @@ import json
 import struct
 
 import pytest
+import torch
 
 from omarc.bench.flops import DecoderShape, prefill_flops, prefill_speedup_limit
 from omarc.bench.pipeline import STAGES, PassTiming
 from omarc.bench.report import markdown_table
-from omarc.bench.run import frame_shape, run_bench, summarize_cases
+from omarc.bench.run import SPEEDUP_MARGIN, frame_shape, run_bench, speedup_warnings, summarize_cases
 from omarc.bench.stats import summarize
 
 
@@ -91,3 +92,38 @@ def test_bench_tiny_counts_tokens_and_prints_each_rows_speedup(tmp_path, capsys)
     saved = json.loads((tmp_path / "bench.json").read_text())
     assert saved["rows"] == rows
     assert png_size(tmp_path / "speedup.png") == (900, 360)
+    # the threads and load the numbers were measured under, in the meta and the printed report
+    assert saved["meta"]["torch_threads"] == torch.get_num_threads() >= 1
+    assert saved["meta"]["usable_cpus"] >= 1 and len(saved["meta"]["load_average"]) == 3
+    assert f"{saved['meta']['torch_threads']} torch threads, {saved['meta']['usable_cpus']} usable CPUs" in printed
+    assert saved["warnings"] == speedup_warnings(rows)
+
+
+def test_speedup_above_its_flop_limit_is_flagged():
+    """A speedup beyond SPEEDUP_MARGIN × its FLOP limit is warned about in the table; within it, not."""
+    def row(strategy: str, speedup: float, limit: float) -> dict:
+        return dict(strategy=strategy, ratio=0.7, prefill_speedup=speedup, flop_limit=limit)
+
+    assert speedup_warnings([row("full", 1.0, 1.0), row("omac", 1.2 * 2.9, 2.9), row("random", 2.0, 2.9)]) == []
+    flagged = speedup_warnings([row("full", 1.0, 1.0), row("uniform", 49.8, 2.9), row("omac", 3.0, 2.9)])
+    assert len(flagged) == 1 and "uniform" in flagged[0] and "49.80×" in flagged[0] and "2.90×" in flagged[0]
+    assert speedup_warnings([row("omac", SPEEDUP_MARGIN * 2.9 + 0.01, 2.9)])
+
+    gib = 2**30
+    seconds = {s: 1.0 for s in STAGES}
+    shape = DecoderShape(hidden=4, layers=1, heads=1, kv_heads=1, head_dim=4, mlp_width=8, vocab=10)
+
+    def timing(prefill: float, tokens_out: int) -> PassTiming:
+        return PassTiming(seconds=seconds | {"prefill": prefill}, tokens_in=100, tokens_out=tokens_out,
+                          audio_video_in=90, audio_video_out=tokens_out - 10, peak_bytes=gib, resident_bytes=0,
+                          new_tokens=2)
+
+    # summarize_cases' own rows: 50 of 100 tokens kept (limit about 2), measured 20× faster
+    rows = summarize_cases({("full", 0.0): [timing(20.0, 100)], ("uniform", 0.7): [timing(1.0, 50)]}, shape, 1)
+    meta = dict(arch="x", layers=1, frames=2, max_pixels=1, batch_size=1, new_tokens=2, repeats=1, device_name="cpu",
+                dtype="fp32", torch_threads=2, usable_cpus=2, load_average=[3.0, 2.0, 1.0])
+    warned = speedup_warnings(rows)
+    assert len(warned) == 1 and "uniform" in warned[0]
+    table = markdown_table(rows, meta, warned)
+    assert f"**{warned[0]}**" in table and "2 torch threads, 2 usable CPUs, load average 3.00, 2.00, 1.00" in table
+    assert "warning" not in markdown_table(rows, meta, speedup_warnings(rows[:1]))
