@@ -55,11 +55,13 @@ def test_a_bad_option_is_one_line_and_exit_status_2(argv, named, tmp_path, monke
     assert named.format(tmp=tmp_path) in errors[0]
 
 
+@pytest.mark.slow
 def test_the_command_prints_only_the_error_line():
     done = run_omarc(["test", "--strategy", "bogus"])
     assert (done.returncode, done.stderr) == (2, STRATEGY_ERROR + "\n")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "argv, env", [(["--debug", "test", "--strategy", "bogus"], {}), (["test", "--strategy", "bogus"], {"OMARC_DEBUG": "1"})]
 )
