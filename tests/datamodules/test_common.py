@@ -1,6 +1,6 @@
-import pytest
-
 from pathlib import Path
+
+import pytest
 
 from omarc.datamodules.common import (
     RecordError,
@@ -13,6 +13,7 @@ from omarc.datamodules.common import (
     require_split,
     strip_option_prefix,
 )
+from omarc.datamodules.records import parse_evidence
 
 
 @pytest.mark.parametrize("raw", ["B. a dog", "B.a dog", "B a dog", "B: a dog", "(B) a dog", "B) a dog", "  B .  a dog "])
@@ -95,3 +96,11 @@ def test_a_missing_split_is_named_with_those_available():
     require_split("ugc_avqa", "train", ("test", "train"))
     with pytest.raises(ValueError, match="dailyomni has no 'train' split; available: test"):
         require_split("dailyomni", "train")
+
+
+def test_evidence_spans_are_ordered_non_negative_seconds():
+    assert parse_evidence({"audio": [[0, 1.5]], "video": []}) == {"audio": [(0.0, 1.5)], "video": []}
+    assert parse_evidence(None) == {}
+    for bad in ([[2.0, 2.0]], [[-1.0, 1.0]], [[3.0, 1.0]], [[0, True]]):  # empty, before 0, reversed, a boolean
+        with pytest.raises(RecordError, match="0 <= start < end"):
+            parse_evidence({"video": bad})
