@@ -30,6 +30,7 @@ def write_yaml(path: Path, content: dict) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_omarc_test_on_the_embedded_default_prints_results_and_resumes(workdir, capsys, caplog):
     # First run stops after 2 of the 4 samples (one per benchmark), as if it had been killed.
     with caplog.at_level(logging.INFO, logger="lightning.pytorch"):  # status lines: rank_zero_info

@@ -74,11 +74,13 @@ def test_a_folder_of_another_run_is_one_line_naming_the_output_dir_option(tmp_pa
                          "pass another --model.output_dir or remove that folder")
 
 
+@pytest.mark.slow
 def test_the_command_prints_only_the_error_line():
     done = run_omarc(["test", "--strategy", "bogus"])
     assert (done.returncode, done.stderr) == (2, STRATEGY_ERROR + "\n")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "argv, env", [(["--debug", "test", "--strategy", "bogus"], {}), (["test", "--strategy", "bogus"], {"OMARC_DEBUG": "1"})]
 )

@@ -122,6 +122,7 @@ def test_frozen_encoders_get_no_gradient_text_embeddings_do(untrained):
     assert thinker.get_input_embeddings().weight.grad.abs().sum() > 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "model.safetensors").is_file(), reason="default model not trained yet")
 def test_packaged_model_answers_held_out_clips_far_above_chance(tmp_path):
     size_mb = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.iterdir()) / 2**20

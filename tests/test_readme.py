@@ -54,6 +54,7 @@ def test_every_readme_command_has_a_fast_form():
         assert shlex.split(command)[1] in CHECK_OUTPUTS, f"README command without an output check: {command}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", readme_commands())
 def test_readme_command_runs(command, tmp_path, tmp_path_factory, monkeypatch):
     monkeypatch.setenv("OMARC_CACHE", str(tmp_path_factory.getbasetemp() / "omarc_cache"))

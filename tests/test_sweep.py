@@ -73,6 +73,7 @@ def test_a_bad_run_is_one_line_before_any_run_starts(runs, named, tmp_path, monk
     assert not (tmp_path / "runs").exists(), "run 1 ran before run 2 was checked"
 
 
+@pytest.mark.slow
 def test_sweep_two_ratios_two_strategies(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OMARC_CACHE", str(tmp_path / "cache"))
     runs = [{"strategy": s, "ratio": r, "benchmark": "ugc_avqa", "limit": 2} for s in ("omac", "omac_va") for r in (0.55, 0.7)]
@@ -118,6 +119,7 @@ def _numbers(flat: dict) -> dict:
     return {k: v for k, v in flat.items() if v == v}  # NaN (no CUDA peak memory on the CPU) is never equal
 
 
+@pytest.mark.slow
 def test_sweep_settings_as_dicts_reach_each_run(tmp_path, monkeypatch):
     """Base settings as a dict and as ``base_args``, run settings nested per group: each run's own
     results.json shows the evaluator and data module built with that run's merged settings."""

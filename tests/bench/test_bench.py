@@ -68,6 +68,7 @@ def tiny_prefill_flops(length: int) -> int:
     return 2 * (length * 73_728 + 128 * length * (length + 1)) + 131_072
 
 
+@pytest.mark.slow
 def test_bench_tiny_counts_tokens_and_prints_each_rows_speedup(tmp_path, capsys):
     rows = run_bench(arch="tiny", strategies=("omac", "omnizip"), ratios=(0.7,), frames=4, max_pixels=16 * 784,
                      new_tokens=2, repeats=1, warmup=0, output_dir=tmp_path)

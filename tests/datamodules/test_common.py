@@ -11,7 +11,7 @@ from omarc.datamodules.common import (
     read_records,
     strip_option_prefix,
 )
-from omarc.datamodules.records import RecordError
+from omarc.datamodules.records import RecordError, parse_evidence
 
 
 @pytest.mark.parametrize("raw", ["B. a dog", "B.a dog", "B a dog", "B: a dog", "(B) a dog", "B) a dog", "  B .  a dog "])
@@ -105,3 +105,11 @@ def test_read_records_turns_bad_rows_into_issues_naming_file_index_id_and_field(
 def test_read_records_without_rows_is_an_error_naming_the_file():
     with pytest.raises(ValueError, match=r"^/data/qa.json: no questions in the annotation file$"):
         read_records(Path("/data/qa.json"), [], _build)
+
+
+def test_evidence_spans_are_ordered_non_negative_seconds():
+    assert parse_evidence({"audio": [[0, 1.5]], "video": []}) == {"audio": [(0.0, 1.5)], "video": []}
+    assert parse_evidence(None) == {}
+    for bad in ([[2.0, 2.0]], [[-1.0, 1.0]], [[3.0, 1.0]], [[0, True]]):  # empty, before 0, reversed, a boolean
+        with pytest.raises(RecordError, match="0 <= start < end"):
+            parse_evidence({"video": bad})

@@ -157,6 +157,7 @@ class CountingModule(pl.LightningModule):
         self.failed += [m for _, m in batch["failed"]]
 
 
+@pytest.mark.slow
 def test_real_trainer_with_worker_processes(broken):
     dm = OmniQADataModule(benchmarks=["worldsense"], paths={"worldsense": str(broken)}, batch_size=2, num_workers=2)
     module = CountingModule()
@@ -165,6 +166,7 @@ def test_real_trainer_with_worker_processes(broken):
     assert len(module.seen) == N_QA + 2 and len(module.failed) == 4
 
 
+@pytest.mark.slow
 def test_generated_default_set_in_cache(tmp_path):
     dm = OmniQADataModule(cache_dir=str(tmp_path), audio="drop", limit=2)
     dm.prepare_data()

@@ -19,6 +19,8 @@ N_VIDEOS = 4  # 2 questions per clip: 8 UGC-AVQA train records, 8 test records p
 SPEC = {"height": 28, "width": 28, "video_fps": 2, "seconds": 2}
 TIMEOUT_S = 300
 
+pytestmark = pytest.mark.slow  # two training processes per run
+
 
 def free_port() -> int:
     with socket.socket() as s:

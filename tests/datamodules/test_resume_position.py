@@ -38,6 +38,7 @@ def fit(generated, root, batch_size, ckpt_path=None):
     return module.seen
 
 
+@pytest.mark.slow
 # mid epoch 0, at the last batch of epoch 0 (4 at batch 1, 2 at batch 2), mid a later epoch
 @pytest.mark.parametrize("batch_size, resume_after", [(1, (2, 4, 6)), (2, (1, 2, 5))])
 def test_mid_epoch_checkpoint_resumes_at_the_same_position(generated, tmp_path, batch_size, resume_after):

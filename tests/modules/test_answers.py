@@ -31,6 +31,8 @@ TABLE = [
     ("\\boxed{A}", SOUNDS, "A"),
     ("答案是B", SOUNDS, "B"),
     ("The answer is B. Option A is wrong because the cat never appears.", SOUNDS, "B"),
+    ("After ruling out A and D, the answer is B.", SOUNDS, "B"),  # the explicit phrase beats other letters
+    ("It is a high-pitched beep.", ["A low hum", "A high pitched beep", "Silence"], "B"),  # punctuation as a space
     ("A dog barking", SOUNDS, "B"),
     ("a dog barking.", SOUNDS, "B"),
     ("I believe the sound comes from a dog barking in the yard.", SOUNDS, "B"),

@@ -68,6 +68,7 @@ def run(tmp_path_factory, cache) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_tensorboard_events_hold_rewards_gap_ratio_and_training_scalars(run):
     events = scalars(run / RUN / "tensorboard")
     tags = set(events.Tags()["scalars"])
@@ -87,6 +88,7 @@ def test_tensorboard_events_hold_rewards_gap_ratio_and_training_scalars(run):
     assert "completions/text_summary" in events.Tags()["tensors"]
 
 
+@pytest.mark.slow
 def test_format_reward_rises_over_the_run(run):
     fmt = series(scalars(run / RUN / "tensorboard"), "student/rewards/format_graded/mean")
     first = sum(fmt[s] for s in range(WINDOW)) / WINDOW
@@ -94,6 +96,7 @@ def test_format_reward_rises_over_the_run(run):
     assert last > first + 0.03, f"format reward {first:.3f} -> {last:.3f}: no learning signal"
 
 
+@pytest.mark.slow
 def test_resume_reproduces_the_next_step_and_last_continues(run, cache):
     (checkpoint,) = (run / RUN / "checkpoints").glob(f"*step={RESUME_AT}.ckpt")
     with contextlib.chdir(run), one_thread():
@@ -114,6 +117,7 @@ def test_resume_reproduces_the_next_step_and_last_continues(run, cache):
     assert {int(s["step"]) for s in state.values()} == {STEPS + 1}, "AdamW state restored, then one more step"
 
 
+@pytest.mark.slow
 def test_export_writes_a_checkpoint_that_load_backbone_reads(run, tmp_path):
     ckpt = run / RUN / "checkpoints" / "last.ckpt"
     exported = export_checkpoint(ckpt, tmp_path / "hf")
@@ -146,6 +150,7 @@ def batch_module(cache):
     return build
 
 
+@pytest.mark.slow
 def test_more_than_one_iteration_steps_per_pass_and_clips(batch_module):
     module, data = batch_module(objective=ObjectiveConfig(beta=0.0, num_iterations=2, rewards=("format_graded",)),
                                 optim=OptimConfig(lr=0.05))
@@ -219,6 +224,7 @@ def test_shipped_configs_resolve_to_their_nested_settings(name, expected):
         config(**model[group])  # the values pass the checks
 
 
+@pytest.mark.slow
 def test_logged_gap_ratio_against_the_teacher_group_mean(batch_module, monkeypatch):
     """gap_reference "mean", rewards forced on one step's rollouts (B = 1, G = 4): the logged gap ratio by hand."""
     # teacher [2, 1, 0, 1], mean 1; student [1, 0, 2, 1]: Δ = ReLU(1 − S) / (1 + τ) = [0, 1, 0, 0] / 1.001,

@@ -103,6 +103,7 @@ class TextLogger(Logger):
         pass
 
 
+@pytest.mark.slow
 def test_each_row_is_rewarded_and_trained_on_its_own_prompt(build, gold_letter_reward):
     G = 2  # with B = 2, a row -> prompt map of row % G instead of row // G is wrong without failing to index
     module, data = build(G, rewards=(gold_letter_reward,))
@@ -124,6 +125,7 @@ def test_each_row_is_rewarded_and_trained_on_its_own_prompt(build, gold_letter_r
         assert (other[0] - rollouts.logprobs[0, : int(rollouts.lengths[0])]).abs().max() > 1e-3
 
 
+@pytest.mark.slow
 def test_training_step_pairs_teacher_and_student_rows_in_gap_and_shaped_advantage(build, monkeypatch):
     module, data = build(4, log_every=1, lam=LAM, tau=TAU)
     seen: list[tuple[TokenSequence, list[QARecord]]] = []

@@ -120,6 +120,7 @@ def _ddp_worker(rank: int, port: int, queue) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_ddp_two_ranks_give_the_single_process_result():
     single = QAAccuracy(stats=("e2e_seconds",))
     feed(single, ROWS)

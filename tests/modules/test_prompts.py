@@ -1,9 +1,10 @@
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from omarc.datamodules.benchmarks import build_prompt
-from omarc.datamodules.prompts import PROMPT_STYLES, QWEN_OMNI_SYSTEM, letter_list
+from omarc.datamodules.prompts import PROMPT_STYLES, QWEN_OMNI_SYSTEM, letter_list, raw_options
 from omarc.datamodules.records import QARecord
 from omarc.datamodules.worldsense import WORLDSENSE_SYSTEM
 from omarc.modules.evaluation.answers import extract_answer, follows_reasoning_format
@@ -90,3 +91,9 @@ def test_letter_list():
 def test_unknown_style_is_named():
     with pytest.raises(ValueError, match="'chatty'"):
         build_prompt(record("dailyomni"), "chatty")
+
+
+def test_official_choices_are_the_benchmarks_own_option_strings():
+    stored = replace(record("dailyomni"), raw_options=["(A) a dog", "(B) a cat", "(C) a bird", "(D) a cow"])
+    assert "Choices: ['(A) a dog', '(B) a cat', '(C) a bird', '(D) a cow']" in full_text(build_prompt(stored))
+    assert raw_options(record("dailyomni", n=2, raw=False)) == ["A. a dog", "B. a cat"]  # none stored: "A. text"
