@@ -46,6 +46,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from omarc.datamodules.benchmarks import BENCHMARKS, benchmark_name, check_folder, detect_benchmark
 from omarc.datamodules.datamodule import OmniQADataModule
 from omarc.errors import UsageError
+from omarc.modules.backbones.default_model import DEFAULT_MODEL
 from omarc.modules.evaluation.evaluator import OmniQAEvaluator
 from omarc.modules.evaluation.runs import RunFolderError
 from omarc.strategies import STRATEGIES
@@ -353,6 +354,9 @@ class OmarcCLI(LightningCLI):
                 f"with model {config.model.model!r}"
                 + (" (a tiny random model: expect chance-level answers)" if config.model.model.startswith("tiny") else "")
             )
+        elif config.model.model == DEFAULT_MODEL and self.subcommand != "fit":
+            self._note = ("omarc: the embedded default model knows only the generated task (docs/default_model.md), "
+                          "so expect chance-level answers here; pass --model /path/to/checkpoint to evaluate your model")
 
     def instantiate_classes(self) -> None:
         with user_errors():

@@ -8,7 +8,7 @@ import yaml
 
 from omarc.cli import UsageError, expand_shortcuts, model_class, resolve_config, run_cli
 from omarc.datamodules.benchmarks import BENCHMARKS
-from omarc.datamodules.generate import generate_all
+from omarc.datamodules.generate import generate_all, generate_benchmark
 from omarc.modules.evaluation.evaluator import OmniQAEvaluator
 from omarc.modules.evaluation.predictions import PredictionWriter
 from omarc.strategies.budget import retained
@@ -187,3 +187,16 @@ def test_a_fresh_fit_over_an_earlier_run_is_refused_and_last_resumes_its_own_cur
     curves = EventAccumulator(str(board))
     curves.Reload()
     assert [e.step for e in curves.Scalars("loss")] == [0, 1, 2, 3], "the resumed run continues its own curves"
+
+
+def test_the_default_model_on_a_benchmark_folder_says_it_knows_only_the_generated_task(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    folder = generate_benchmark(tmp_path / "dailyomni", "dailyomni", n_videos=1, seconds=2)
+    with caplog.at_level(logging.INFO, logger="lightning.pytorch"):
+        run_cli(["test", "--data", str(folder), "--trainer.limit_test_batches", "1", "--trainer.logger", "false"])
+    assert caplog.text.count("knows only the generated task") == 1 and "--model /path/to/checkpoint" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="lightning.pytorch"):
+        run_cli(["test", "--data", str(folder), "--model", "tiny", "--trainer.limit_test_batches", "1",
+                 "--trainer.logger", "false"])
+    assert "knows only the generated task" not in caplog.text
