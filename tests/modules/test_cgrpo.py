@@ -187,6 +187,7 @@ def test_bad_settings_name_the_field():
         CGRPOModule(rewards=["fmt"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["omarc_3b", "omarc_7b"])
 def test_paper_configs_resolve_and_the_cli_builds_the_deepspeed_zero2_strategy(name):
     with contextlib.chdir(REPO):

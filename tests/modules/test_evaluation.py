@@ -76,6 +76,7 @@ SCRIPTED = {
 }
 
 
+@pytest.mark.slow
 def test_test_run_writes_rows_metrics_results_and_tensorboard(tmp_path, dailyomni, monkeypatch):
     out = tmp_path / "run"
     model = OmniQAEvaluator(strategy="omac", ratio=0.7, output_dir=str(out))
@@ -129,6 +130,7 @@ def test_test_run_writes_rows_metrics_results_and_tensorboard(tmp_path, dailyomn
     assert events.Scalars("accuracy")[0].value == pytest.approx(accuracy)
 
 
+@pytest.mark.slow
 def test_ratio_zero_and_batching_answer_like_full_tokens_one_by_one(tmp_path, dailyomni):
     outputs = {}
     for strategy in ("full", "omac"):
@@ -146,6 +148,7 @@ def test_ratio_zero_and_batching_answer_like_full_tokens_one_by_one(tmp_path, da
     assert [r.batch_size for r in rows_of(out)] == [2, 2]
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_without_redoing_finished_samples(tmp_path, dailyomni):
     out = tmp_path / "run"
     trainer(tmp_path, limit_test_batches=2).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni))
@@ -171,6 +174,7 @@ def test_interrupted_run_resumes_without_redoing_finished_samples(tmp_path, dail
     assert again.results["test"] == pytest.approx(model.results["test"], nan_ok=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ending", ["", "\n"], ids=["no-newline", "newline"])
 def test_torn_last_row_is_dropped_with_a_warning_and_its_sample_runs_again(tmp_path, dailyomni, caplog, ending):
     out = tmp_path / "run"
@@ -190,6 +194,7 @@ def test_torn_last_row_is_dropped_with_a_warning_and_its_sample_runs_again(tmp_p
     assert json.loads(second)["id"] in {r.id for r in rows[1:]}  # the torn one is
 
 
+@pytest.mark.slow
 def test_audio_less_video_and_short_clip_are_evaluated_flagged_and_counted(tmp_path, lacking):
     folder, (sound, mute, short) = lacking
     out = tmp_path / "run"
@@ -231,6 +236,7 @@ def test_clips_lacking_media_batch_with_a_whole_one_through_each_family(tmp_path
     assert generation.tokens.shape[0] == 3
 
 
+@pytest.mark.slow
 def test_changed_settings_refuse_to_resume(tmp_path, dailyomni):
     out = tmp_path / "run"
     trainer(tmp_path, limit_test_batches=1).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni))
@@ -240,6 +246,7 @@ def test_changed_settings_refuse_to_resume(tmp_path, dailyomni):
         trainer(tmp_path).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni, fps=2.0))
 
 
+@pytest.mark.slow
 def test_undecodable_video_is_a_failed_wrong_sample(tmp_path, dailyomni):
     broken = tmp_path / "dailyomni"
     for src in dailyomni.rglob("*"):
@@ -259,6 +266,7 @@ def test_undecodable_video_is_a_failed_wrong_sample(tmp_path, dailyomni):
     assert model.results["test"]["failed"] == 2 and model.results["test"]["count"] == QUESTIONS
 
 
+@pytest.mark.slow
 def test_validate_and_predict(tmp_path, dailyomni):
     out = tmp_path / "run"
     t = trainer(tmp_path, limit_val_batches=1, limit_predict_batches=1)
@@ -306,6 +314,7 @@ def test_torn_last_line_is_left_out_then_cut_off(tmp_path, caplog, torn):
     assert [(r.id, r.media_flags) for r in writer.read()] == [("a", []), ("b", []), ("c", [SHORT_CLIP])]
 
 
+@pytest.mark.slow
 def test_a_batch_the_model_fails_on_is_failed_and_the_run_goes_on(tmp_path, dailyomni, monkeypatch):
     out = tmp_path / "run"
     model = OmniQAEvaluator(strategy="omac", output_dir=str(out))
@@ -327,6 +336,7 @@ def test_a_batch_the_model_fails_on_is_failed_and_the_run_goes_on(tmp_path, dail
     assert model.results["test"]["failed"] == calls[0] and model.results["test"]["count"] == QUESTIONS
 
 
+@pytest.mark.slow
 def test_keep_maps_are_drawn_from_the_frames_decoded_once(tmp_path, dailyomni, monkeypatch):
     decoded = []
 
