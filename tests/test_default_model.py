@@ -85,6 +85,7 @@ def _example(index: int):
     return make_example(DEFAULT_TASK, seed=5, index=index)
 
 
+@pytest.mark.slow
 def test_sft_loss_is_the_answer_cross_entropy_of_the_thinker_forward(untrained):
     """SFT's loss (cached encoder outputs, text re-embedded) equals the thinker's own forward on
     prompt + answer tokens: -mean log p(letter, <|im_end|>)."""
@@ -111,6 +112,7 @@ def test_sft_loss_is_the_answer_cross_entropy_of_the_thinker_forward(untrained):
     assert answers[0].tolist() == answer_ids(processor.tokenizer, batch_fresh["records"][0].answer).tolist()
 
 
+@pytest.mark.slow
 def test_frozen_encoders_get_no_gradient_text_embeddings_do(untrained):
     backbone, processor = untrained
     module = SFTModule(build_untrained_model(seed=1)[0], processor.tokenizer, freeze_encoders=True)

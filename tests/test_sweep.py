@@ -13,6 +13,7 @@ from omarc.sweep import run_config, run_label, run_sweep
 ABLATIONS = sorted(Path(__file__).parents[1].joinpath("configs", "ablations").glob("*.yaml"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ABLATIONS, ids=lambda p: p.stem)
 def test_ablation_configs_give_valid_commands(path, tmp_path):
     config = yaml.safe_load(path.read_text())

@@ -247,6 +247,7 @@ def test_logged_gap_ratio_against_the_teacher_group_mean(batch_module, monkeypat
     assert trainer.callback_metrics["gap_ratio"].item() == pytest.approx(0.25 / 1.001, abs=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["omarc_3b", "omarc_7b"])
 def test_paper_configs_resolve_and_the_cli_builds_the_deepspeed_zero2_strategy(name, tmp_path):
     with contextlib.chdir(tmp_path):  # not the repository root: the JSON path is relative to the config

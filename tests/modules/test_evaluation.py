@@ -92,6 +92,7 @@ SCRIPTED = {
 }
 
 
+@pytest.mark.slow
 def test_test_run_writes_rows_metrics_results_and_tensorboard(tmp_path, dailyomni, monkeypatch, datamodule):
     out = tmp_path / "run"
     model = OmniQAEvaluator(strategy="omac", ratio=0.7, output_dir=str(out))
@@ -153,6 +154,7 @@ def test_test_run_writes_rows_metrics_results_and_tensorboard(tmp_path, dailyomn
     assert events.Scalars("accuracy")[0].value == pytest.approx(accuracy)
 
 
+@pytest.mark.slow
 def test_ratio_zero_and_batching_answer_like_full_tokens_one_by_one(tmp_path, dailyomni, datamodule):
     outputs = {}
     for strategy in ("full", "omac"):
@@ -171,6 +173,7 @@ def test_ratio_zero_and_batching_answer_like_full_tokens_one_by_one(tmp_path, da
     assert [r.batch_size for r in rows_of(tmp_path / "full")] == [2, 2, 2, 2]  # a clip's questions share a batch
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_without_redoing_finished_samples(tmp_path, dailyomni, datamodule):
     out = tmp_path / "run"
     trainer(tmp_path, limit_test_batches=1).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni))
@@ -196,6 +199,7 @@ def test_interrupted_run_resumes_without_redoing_finished_samples(tmp_path, dail
     assert again.results["test"] == pytest.approx(model.results["test"], nan_ok=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ending", ["", "\n"], ids=["no-newline", "newline"])
 def test_torn_last_row_is_dropped_with_a_warning_and_its_sample_runs_again(tmp_path, dailyomni, caplog, ending, datamodule):
     out = tmp_path / "run"
@@ -215,6 +219,7 @@ def test_torn_last_row_is_dropped_with_a_warning_and_its_sample_runs_again(tmp_p
     assert json.loads(second)["id"] in {r.id for r in rows[1:]}  # the torn one is
 
 
+@pytest.mark.slow
 def test_audio_less_video_and_short_clip_are_evaluated_flagged_and_counted(tmp_path, lacking, default_inputs):
     folder, (sound, mute, short) = lacking
     out = tmp_path / "run"
@@ -263,6 +268,7 @@ def answers_of(out: Path) -> list[tuple]:
     return [tuple(getattr(r, f) for f in ANSWER_FIELDS) for r in rows_of(out)]
 
 
+@pytest.mark.slow
 def test_several_compressions_in_one_pass_write_what_single_runs_write(tmp_path, dailyomni, datamodule, monkeypatch):
     settings = {"omac": {"strategy": "omac", "ratio": 0.7}, "uniform": {"strategy": "uniform", "ratio": 0.55},
                 "omnizip": {"strategy": "omnizip", "ratio": 0.7, "strategy_options": {"split": "offset"}}}
@@ -310,6 +316,7 @@ def test_two_configurations_in_one_folder_are_refused(tmp_path, dailyomni, datam
         trainer(tmp_path).test(model, datamodule=datamodule(dailyomni))
 
 
+@pytest.mark.slow
 def test_changed_settings_refuse_to_resume(tmp_path, dailyomni, datamodule):
     out = tmp_path / "run"
     trainer(tmp_path, limit_test_batches=1).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni))
@@ -319,6 +326,7 @@ def test_changed_settings_refuse_to_resume(tmp_path, dailyomni, datamodule):
         trainer(tmp_path).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(dailyomni, fps=2.0))
 
 
+@pytest.mark.slow
 def test_a_run_that_failed_before_its_first_row_does_not_block_the_next(tmp_path, dailyomni, datamodule, monkeypatch):
     out = tmp_path / "run"
     with monkeypatch.context() as patch:
@@ -389,6 +397,7 @@ def test_undecodable_video_is_a_failed_wrong_sample(tmp_path, dailyomni, datamod
     assert model.results["test"]["failed"] == 2 and model.results["test"]["count"] == QUESTIONS
 
 
+@pytest.mark.slow
 def test_validate_and_predict(tmp_path, dailyomni, datamodule):
     out = tmp_path / "run"
     t = trainer(tmp_path, limit_val_batches=1, limit_predict_batches=1)
@@ -436,6 +445,7 @@ def test_torn_last_line_is_left_out_then_cut_off(tmp_path, caplog, torn):
     assert [(r.id, r.media_flags) for r in writer.read()] == [("a", []), ("b", []), ("c", [SHORT_CLIP])]
 
 
+@pytest.mark.slow
 def test_a_batch_the_model_fails_on_is_failed_and_the_run_goes_on(tmp_path, dailyomni, monkeypatch, datamodule):
     out = tmp_path / "run"
     model = OmniQAEvaluator(strategy="omac", output_dir=str(out))
@@ -457,6 +467,7 @@ def test_a_batch_the_model_fails_on_is_failed_and_the_run_goes_on(tmp_path, dail
     assert model.results["test"]["failed"] == calls[0] and model.results["test"]["count"] == QUESTIONS
 
 
+@pytest.mark.slow
 def test_keep_maps_are_drawn_from_the_frames_decoded_once(tmp_path, dailyomni, monkeypatch, datamodule):
     decoded = []
 
