@@ -31,7 +31,7 @@ import sys
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import yaml
 from jsonargparse import ArgumentError, Namespace
@@ -474,19 +474,30 @@ def _build(cli_class: type[OmarcCLI], args: list[str] | dict[str, Any]) -> Omarc
             args=expand_shortcuts(list(args)) if isinstance(args, (list, tuple)) else args,
             parser_kwargs={"description": description, "exit_on_error": False, **subcommand_help},
             save_config_kwargs={"overwrite": True},
+            # Lightning's default (True) seeds from PL_GLOBAL_SEED, which every earlier run in the process
+            # sets: a sweep's run would take the seed of the run before it.
+            seed_everything_default=0,
         )
 
 
 class _Resolved(Exception):
-    def __init__(self, config: dict) -> None:
-        self.config = config
+    def __init__(self, config: dict, cli: _ResolveOnly) -> None:
+        self.config, self.cli = config, cli
 
 
 class _ResolveOnly(OmarcCLI):
     def before_instantiate_classes(self) -> None:
         resolved = self.folded_config().as_dict()
         resolved.pop("config", None)  # where the options came from, not what they are
-        raise _Resolved(resolved)
+        raise _Resolved(resolved, self)
+
+    def resolve(self, args: list[str] | dict[str, Any]) -> None:
+        """Raise :class:`_Resolved` for ``args`` with this parser: LightningCLI.__init__'s steps from parsing on."""
+        self.parse_arguments(self.parser, expand_shortcuts(list(args)) if isinstance(args, (list, tuple)) else args)
+        self._parse_ckpt_path()
+        self.subcommand = self.config["subcommand"]
+        self._set_seed()
+        self.before_instantiate_classes()
 
 
 class _Given(Exception):
@@ -505,11 +516,24 @@ def resolve_config(args: list[str] | dict[str, Any]) -> dict:
 
     A bad option raises jsonargparse's ArgumentError (parsing) or a :class:`UsageError`.
     """
-    try:
-        _build(_ResolveOnly, args)
-    except _Resolved as done:
-        return done.config
-    raise RuntimeError("the command line was parsed but never resolved")
+    return next(resolve_configs([args]))
+
+
+def resolve_configs(configs: Iterable[list[str] | dict[str, Any]]) -> Iterator[dict]:
+    """:func:`resolve_config` of each of ``configs`` in turn (all of one subcommand) with one parser:
+    building the parser is most of what resolving one costs."""
+    cli: _ResolveOnly | None = None
+    for args in configs:
+        try:
+            if cli is None:
+                _build(_ResolveOnly, args)
+            else:
+                cli.resolve(args)
+        except _Resolved as done:
+            cli, config = done.cli, done.config
+        else:
+            raise RuntimeError("the command line was parsed but never resolved")
+        yield config
 
 
 def given_options(argv: list[str], subcommand: str = "test") -> dict[str, Any]:

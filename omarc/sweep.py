@@ -28,7 +28,7 @@ from typing import Any, Iterator
 from jsonargparse import ArgumentError
 from lightning.pytorch.utilities import rank_zero_info
 
-from omarc.cli import OmarcCLI, UsageError, _build, error_line, given_options, resolve_config
+from omarc.cli import OmarcCLI, UsageError, _build, error_line, given_options, resolve_configs
 from omarc.visualize import accuracy_plot
 
 #: Run keys and the ``omarc test`` config keys they set (dotted: ``data.limit`` is ``{data: {limit: ...}}``).
@@ -146,10 +146,12 @@ def run_sweep(
         shared = merge(dict(base or {}), given_options([str(a) for a in base_args]) if base_args else {})
     output_dir = Path(output_dir) / name
     configs, resolved = [], []
+    # One parser for all: it reads each config as the loop below appends it.
+    resolving = resolve_configs({"subcommand": "test", "test": config} for config in configs)
     for i, run in enumerate(runs, 1):  # every run checked before the first one starts
         with named(f"sweep run {i} ({run_label(run)})"):
             configs.append(run_config(run, output_dir, shared))
-            resolved.append(resolve_config({"subcommand": "test", "test": configs[-1]}))
+            resolved.append(next(resolving))
     output_dir.mkdir(parents=True, exist_ok=True)
     results: dict[int, dict] = {}
     groups = group_runs(resolved)

@@ -13,6 +13,8 @@ the clips are generated at ``height`` × ``width`` and decoded at 1 fps, as the 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import statistics
 import time
@@ -48,6 +50,7 @@ def main(
     questions: int = 2,
     ratio: float = 0.7,
     repeats: int = 2,
+    warmup: int = 1,
     work: Path = Path("runs/time_sweep"),
 ) -> dict[str, list[float]]:
     """Seconds per case and repeat, and the table of medians against ``full`` alone.
@@ -64,6 +67,7 @@ def main(
         questions: questions per clip.
         ratio: the compressed strategies' ratio.
         repeats: rounds of the three cases.
+        warmup: untimed ``full`` runs first (the first run in a process pays one-time costs).
         work: where the model, the clips and the runs go (runs are removed after each case).
     """
     base: dict = {"model": {"keep_maps": 0}}
@@ -76,15 +80,22 @@ def main(
         base["model"]["model"] = DEFAULT_MODEL
     runs = [{"strategy": s, "ratio": 0.0 if s == "full" else ratio} for s in STRATEGIES]
     cases = {"full alone": [runs[:1]], "six strategies, one pass": [runs], "six strategies, six passes": [[r] for r in runs]}
+
+    def seconds(sweeps: list[list[dict]]) -> float:
+        out = work / "runs"
+        shutil.rmtree(out, ignore_errors=True)
+        start = time.perf_counter()
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):  # the runs' own tables
+            for i, sweep in enumerate(sweeps):
+                run_sweep(sweep, name=f"s{i}", output_dir=out, base=base)
+        return time.perf_counter() - start
+
+    for _ in range(warmup):
+        print(f"warm-up: full alone: {seconds(cases['full alone']):.1f} s (not counted)", flush=True)
     seconds_of: dict[str, list[float]] = {case: [] for case in cases}
     for repeat in range(repeats):
         for case, sweeps in cases.items():
-            out = work / "runs"
-            shutil.rmtree(out, ignore_errors=True)
-            start = time.perf_counter()
-            for i, sweep in enumerate(sweeps):
-                run_sweep(sweep, name=f"s{i}", output_dir=out, base=base)
-            seconds_of[case].append(time.perf_counter() - start)
+            seconds_of[case].append(seconds(sweeps))
             print(f"repeat {repeat + 1}/{repeats}: {case}: {seconds_of[case][-1]:.1f} s", flush=True)
     full = statistics.median(seconds_of["full alone"])
     print(f"\n| case | seconds (median of {repeats}) | × full alone |\n|---|---|---|")

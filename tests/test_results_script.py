@@ -79,3 +79,48 @@ def test_claims_say_where_each_held_with_the_numbers(results):
     assert "A-V 50.0 % (held, within the spread across seeds)" in "\n".join(results.claims(payload))
     assert "cost 40.0 points (90.0 % → 50.0 %); C-GRPO recovered part of it: 70.0 %" in text
     assert "+20.0 points, 50 % of the loss" in text
+
+
+def spread(low: float, high: float) -> dict:
+    return {"accuracy": {"mean": (low + high) / 2, "min": low, "max": high}}
+
+
+def claims_text(results, rows: dict) -> str:
+    return "\n".join(results.claims({"ratios": [0.7], "rows": rows | {"full": row(0.9)}, "cgrpo": {}}))
+
+
+def test_a_tie_between_one_worst_seed_and_another_best_seed_is_within_the_spread(results):
+    """Apart means strictly: V-A-VA's worst seed equal to V-A's best is not apart."""
+    key = lambda k: results.config_key(k, 0.7)  # noqa: E731
+    rows = {key("omac"): spread(0.6, 0.8), key("omac_va"): spread(0.5, 0.6), key("omnizip"): spread(0.3, 0.4),
+            key("omnizip_offset"): spread(0.3, 0.4), key("uniform"): row(0.5), key("random"): row(0.3),
+            key("omac_guidance1"): row(0.7)}
+    assert "A-V 35.0 % (held, within the spread across seeds)" in claims_text(results, rows)
+    rows[key("omac_va")] = spread(0.5, 0.59)
+    assert "A-V 35.0 % (held)" in claims_text(results, rows)
+
+
+def test_table_3_spread_is_judged_against_omnizip_with_equal_budgets(results):
+    """OMAC apart from equal-budget OmniZip, overlapping the offset split: no spread caveat; and the reverse."""
+    key = lambda k: results.config_key(k, 0.7)  # noqa: E731
+    rows = {key("omac"): spread(0.7, 0.8), key("omac_va"): row(0.6), key("omnizip"): spread(0.4, 0.5),
+            key("omnizip_offset"): spread(0.6, 0.75), key("uniform"): row(0.5), key("random"): row(0.3),
+            key("omac_guidance1"): row(0.7)}
+    text = claims_text(results, rows)
+    assert "against OmniZip 45.0 % with equal budgets (+30.0 points) and 67.5 % with its offset split" in text
+    rows[key("omnizip")], rows[key("omnizip_offset")] = spread(0.6, 0.75), spread(0.4, 0.5)
+    text = claims_text(results, rows)
+    assert "against OmniZip 67.5 % with equal budgets (+7.5 points, within the seed spread)" in text
+
+
+def test_evidence_of_seeds_without_evidence_tokens_counts_nothing(results):
+    """A seed whose questions held no audio evidence adds no samples, tokens or accuracy to the audio figures."""
+    with_audio = {"accuracy": 1.0, "evidence/audio/tokens": 10, "evidence/audio/kept_tokens": 4,
+                  "evidence/audio/kept_samples": 2, "evidence/audio/kept_accuracy": 0.5, "evidence/audio/dropped_samples": 0}
+    without = {"accuracy": 0.0, "evidence/video/tokens": 6, "evidence/video/kept_tokens": 0,
+               "evidence/video/kept_samples": 0, "evidence/video/dropped_samples": 3, "evidence/video/dropped_accuracy": 1 / 3}
+    evidence = results.table_row([with_audio, without])["evidence"]
+    assert evidence["audio"] == {"recall": 0.4, "kept_samples": 2, "kept_accuracy": 0.5,
+                                 "dropped_samples": 0, "dropped_accuracy": None}
+    assert evidence["video"] == {"recall": 0.0, "kept_samples": 0, "kept_accuracy": None,
+                                 "dropped_samples": 3, "dropped_accuracy": pytest.approx(1 / 3)}

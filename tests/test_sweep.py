@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from omarc.cli import UsageError, given_options, main, resolve_config
+from omarc.cli import UsageError, given_options, main, resolve_config, resolve_configs
 from omarc.modules.backbones.qwen_omni import QwenOmniBackbone
 from omarc.strategies.budget import retained
 from omarc.sweep import run_config, run_label, run_sweep
@@ -45,6 +45,21 @@ def test_a_run_dict_resolves_like_the_omarc_test_command_line(tmp_path):
     assert from_dict == from_argv
     assert from_dict["model"]["max_new_tokens"] == 4 and from_dict["data"]["limit"] == 2  # later settings win
     assert from_dict["data"]["data_dir"] == str(tmp_path) and from_dict["data"]["benchmarks"] == ["worldsense"]
+
+
+def test_one_parser_resolves_each_config_as_its_own_parser_would(tmp_path):
+    """resolve_configs reuses one parser: nothing of an earlier config (a ratio, a checkpoint, a data
+    option) may leak into a later one."""
+    (tmp_path / "worldsense").mkdir()
+    runs = [{"strategy": "omac", "ratio": 0.55, "max_frames": 8, "model": "tiny"},
+            {"strategy": "omnizip", "ratio": 0.85, "benchmark": "worldsense", "data": {"fps": 1.0}},
+            {"strategy": "full", "ratio": 0.0, "args": ["--seed_everything", "3"]}]
+    base = given_options(["--data", str(tmp_path)])
+    configs = [{"subcommand": "test", "test": run_config(run, tmp_path / "out", base)} for run in runs]
+    together = list(resolve_configs(configs))
+    assert together == [resolve_config(config) for config in configs]
+    assert [c["model"]["ratio"] for c in together] == [0.55, 0.85, 0.0]
+    assert together[2]["data"]["max_frames"] != 8 and together[2]["data"]["fps"] != 1.0
 
 
 def test_unknown_run_key_is_named(tmp_path):
