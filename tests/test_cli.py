@@ -159,6 +159,7 @@ def test_subcommand_picks_the_module():
         assert model_class([sub]) is OmniQAEvaluator
 
 
+@pytest.mark.slow
 def test_a_fresh_fit_over_an_earlier_run_is_refused_and_last_resumes_its_own_curves(workdir, monkeypatch, capsys):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -189,6 +190,7 @@ def test_a_fresh_fit_over_an_earlier_run_is_refused_and_last_resumes_its_own_cur
     assert [e.step for e in curves.Scalars("loss")] == [0, 1, 2, 3], "the resumed run continues its own curves"
 
 
+@pytest.mark.slow
 def test_the_default_model_on_a_benchmark_folder_says_it_knows_only_the_generated_task(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
     folder = generate_benchmark(tmp_path / "dailyomni", "dailyomni", n_videos=1, seconds=2)

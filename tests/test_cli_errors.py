@@ -60,6 +60,7 @@ def test_a_bad_option_is_one_line_and_exit_status_2(argv, named, tmp_path, monke
     assert named.format(tmp=tmp_path) in errors[0]
 
 
+@pytest.mark.slow
 def test_a_folder_of_another_run_is_one_line_naming_the_output_dir_option(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     data = generate_benchmark(tmp_path / "dailyomni", "dailyomni", n_videos=1, seconds=2)
@@ -134,6 +135,7 @@ def annotation_without_questions(root) -> str:
         (["test", "--ckpt_path", "{tmp}/missing.ckpt"], "--ckpt_path {tmp}/missing.ckpt: checkpoint file not found"),
     ],
 )
+@pytest.mark.slow
 def test_a_bad_checkpoint_is_the_only_line_on_stderr(argv, line, tmp_path):
     done = run_omarc([a.format(tmp=tmp_path) for a in argv], OMARC_CACHE=str(tmp_path / "cache"))
     assert done.returncode == 2, done.stderr
@@ -149,6 +151,7 @@ def test_an_annotation_file_without_questions_found_in_setup_is_one_line(tmp_pat
     assert err.splitlines()[-1] == f"omarc: error: {folder}/worldsense_qa.json: no questions in the annotation file"
 
 
+@pytest.mark.slow
 def test_the_default_test_prints_omarc_table_once_and_no_lightning_box_or_tips(tmp_path):
     done = subprocess.run(
         [sys.executable, "-c", "from omarc.cli import main; main()", "test", "--strategy", "omac", "--ratio", "0.7"],

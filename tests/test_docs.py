@@ -216,6 +216,7 @@ def test_the_readme_and_docs_state_the_same_default_set_figures():
         assert float(stated.group(1)) == figures[strategy], strategy
 
 
+@pytest.mark.slow
 def test_default_set_figures_reproduce(tmp_path, tmp_path_factory, monkeypatch):
     """``omarc test --strategy S --ratio 0.7`` for the six strategies, in one pass, give the docs' figures."""
     from omarc.cli import run_cli

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,6 +59,7 @@ def loaded_after(statement: str) -> set[str]:
     return set(out.stdout.split())
 
 
+@pytest.mark.slow
 def test_the_record_contract_stands_alone_and_training_loads_no_evaluator_or_plotting():
     assert loaded_after("import omarc.datamodules.records") == {"omarc", "omarc.datamodules", "omarc.datamodules.records"}
     training = loaded_after("import omarc.modules.training.cgrpo")

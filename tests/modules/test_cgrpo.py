@@ -183,6 +183,7 @@ def test_a_bad_setting_on_the_command_line_is_a_usage_error():
         run_cli(["fit", "--data.prompt_style", "terse"])
 
 
+@pytest.mark.slow
 def test_python_built_module_checkpoint_loads_back_with_its_configs(batch_module, tmp_path):
     module, data = batch_module(objective=ObjectiveConfig(beta=0.0, lam=0.5), optim=OptimConfig(lr=0.05, warmup_steps=2))
     trainer = pl.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
@@ -197,6 +198,7 @@ def test_python_built_module_checkpoint_loads_back_with_its_configs(batch_module
         assert torch.equal(loaded.state_dict()[name], value), name
 
 
+@pytest.mark.slow
 def test_cli_checkpoint_loads_back_with_the_configs_of_its_yaml(run):
     loaded = CGRPOModule.load_from_checkpoint(run / RUN / "checkpoints" / "last.ckpt", map_location="cpu")
     assert loaded.sampling == SamplingConfig(max_completion_length=16)
@@ -264,6 +266,7 @@ def test_paper_configs_resolve_and_the_cli_builds_the_deepspeed_zero2_strategy(n
 
 
 @pytest.mark.parametrize("name", ["omarc_tiny", "omarc_3b", "omarc_7b"])
+@pytest.mark.slow
 def test_each_shipped_fit_config_trains_a_step_from_another_folder_with_only_its_train_folder(name, tmp_path, monkeypatch):
     """The paper's command with only the UGC-AVQA train folder (no evaluation benchmark folder, no generated set),
     run outside the repository; the folder comes from a second config that names it relative to itself."""
