@@ -349,6 +349,7 @@ def default_folder(tmp_path: Path, data: Path, make_datamodule, **options) -> tu
     return folder, rows_of(folder)
 
 
+@pytest.mark.slow
 def test_default_run_folders_are_named_by_model_data_strategy_and_options(tmp_path, dailyomni, datamodule, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
     first, second = tmp_path / "a" / "hf", tmp_path / "b" / "hf"  # two checkpoints, both called hf
@@ -514,3 +515,10 @@ def test_rows_of_files_without_evidence_fields_read_back(tmp_path):
     writer.path.write_text(json.dumps({"id": "a", "benchmark": "b", "correct": True}) + "\n")
     (row,) = writer.read()
     assert row.evidence_in == {} and row.evidence_kept == {}
+
+
+def test_configurations_that_differ_only_in_options_get_their_own_labels():
+    """The label prefixes a configuration's TensorBoard tags in a shared pass: options must tell them apart."""
+    labels = [Compression("omac", 0.7).label, Compression("omac", 0.7, strategy_options={"coverage": 0.0}).label,
+              Compression("omac", 0.7, strategy_options={"coverage": 0.5}).label, Compression("omac", 0.55).label]
+    assert labels == ["omac-r0.7", "omac-r0.7-coverage=0.0", "omac-r0.7", "omac-r0.55"]

@@ -173,7 +173,9 @@ class OmniQAEvaluator(pl.LightningModule):
                 _update_metric(run.metric, run.resumed)
         device = self.device
         where = f"the CPU ({torch.get_num_threads()} threads)" if device.type == "cpu" else str(device)
-        rank_zero_info(f"omarc: {self.hparams.model} with {', '.join(repr(r.compressor) for r in self.runs)} on {where}")
+        what = (repr(self.runs[0].compressor) if len(self.runs) == 1 else
+                f"{len(self.runs)} configurations ({', '.join(r.compression.label for r in self.runs)})")
+        rank_zero_info(f"omarc: {self.hparams.model} with {what} on {where}")
 
     def on_test_epoch_start(self) -> None:
         self._start()

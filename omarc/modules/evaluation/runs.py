@@ -86,7 +86,9 @@ class Compression:
 
     @property
     def label(self) -> str:
-        return f"{self.strategy}@{self.ratio:g}"
+        """The configuration's name in logger tags, pictures and status lines: its folder name, which tells
+        apart configurations that differ only in their options."""
+        return self.folder_name()
 
     def changed_options(self) -> dict:
         """The strategy options that differ from the strategy's own defaults."""
