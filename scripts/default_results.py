@@ -276,6 +276,8 @@ def main(
         },
         "minutes": (time.perf_counter() - started) / 60,
     }
+    validation = out / "validation.json"  # scripts/option_sweeps.py
+    payload["validation"] = json.loads(validation.read_text()) if validation.is_file() else None
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(payload, indent=2))
     (out / "results.md").write_text(markdown(payload))
@@ -367,8 +369,37 @@ def markdown(p: dict) -> str:
             f"| default model, no training | {_cell(c['untrained'])} | {_cell(rows['full']['accuracy'])} |",
             f"| after C-GRPO | {_cell(c['trained'])} | {_cell(c['trained_full'])} |",
         ]
+    if p.get("validation"):
+        lines += ["", *validation_section(p["validation"])]
     lines += ["", "## The paper's claims on this model", "", *claims(p)]
     return "\n".join(lines) + "\n"
+
+
+def validation_section(v: dict) -> list[str]:
+    """The open options' sensitivity on validation questions (``scripts/option_sweeps.py``'s validation.json):
+    accuracy per value and ratio, the default and the validation optimum marked."""
+    lines = [
+        "## Open options, measured on validation questions",
+        "",
+        f"Produced by `python scripts/option_sweeps.py`: `configs/ablations/{v['config']}` (each option one at a time "
+        f"around its default) on generated validation sets, seeds {v['seeds']} ({v['questions_per_seed']} questions "
+        "each), apart from the test seeds above. Accuracy %, mean over the validation seeds; (d) the default, "
+        "(best) the highest mean over the three ratios.",
+        "",
+        "![validation accuracy against each option](options.png)",
+        "",
+    ]
+    for strategy, options in v["options"].items():
+        for option, t in options.items():
+            ratios = list(t["accuracy"])
+            lines += [f"| {strategy} `{option}` | " + " | ".join(f"ratio {r}" for r in ratios) + " | mean |",
+                      "|---|" + "---|" * (len(ratios) + 1)]
+            for i, value in enumerate(t["values"]):
+                marks = " (d)" * (value == t["default"]) + " (best)" * (value == t["best_over_ratios"])
+                cells = [_pct(t["accuracy"][r][i]) for r in ratios] + [_pct(t["mean_over_ratios"][i])]
+                lines.append(f"| {value}{marks} | " + " | ".join(cells) + " |")
+            lines.append("")
+    return lines[:-1]
 
 
 def claims(p: dict) -> list[str]:

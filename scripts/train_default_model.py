@@ -178,12 +178,14 @@ def main(
         print(f"stage {stage.name} done: best held-out accuracy {export.best:.3f}", flush=True)
     print(f"exported the best model to {out}", flush=True)
 
-    from default_results import evaluate_generated  # noqa: PLC0415 - scripts/ sits on sys.path
+    from default_results import FULL, base_settings, by_direction, evaluate, generate_eval_set  # noqa: PLC0415 - scripts/ sits on sys.path
 
     with tempfile.TemporaryDirectory() as tmp:
-        result = evaluate_generated(str(out), Path(tmp), n_videos=eval_videos, seed=VAL_SEED + seed)
-    per_direction = ", ".join(f"{d} {a:.3f}" for d, a in result["by_direction"].items())
-    print(f"held-out mp4 accuracy (full tokens, {result['n']} questions): {result['accuracy']:.3f} ({per_direction})",
+        folder = generate_eval_set(Path(tmp) / "data", eval_videos, VAL_SEED + seed)
+        flat = evaluate({FULL: {"strategy": "full", "ratio": 0.0}}, base_settings(str(out), folder), "held-out",
+                        Path(tmp))[FULL]
+    per_direction = ", ".join(f"{d} {a:.3f}" for d, a in by_direction([flat]).items())
+    print(f"held-out mp4 accuracy (full tokens, {int(flat['count'])} questions): {flat['accuracy']:.3f} ({per_direction})",
           flush=True)
 
 

@@ -124,3 +124,13 @@ def test_evidence_of_seeds_without_evidence_tokens_counts_nothing(results):
                                  "dropped_samples": 0, "dropped_accuracy": None}
     assert evidence["video"] == {"recall": 0.0, "kept_samples": 0, "kept_accuracy": None,
                                  "dropped_samples": 3, "dropped_accuracy": pytest.approx(1 / 3)}
+
+
+def test_the_validation_section_marks_the_default_and_the_best_value(results):
+    v = {"config": "options.yaml", "seeds": [50, 51], "questions_per_seed": 96, "options": {"omac": {"coverage": {
+        "default": 0.5, "values": [0.0, 0.5, 1.0], "accuracy": {"0.55": [0.7, 0.6, 0.4], "0.7": [0.3, 0.5, 0.6]},
+        "mean_over_ratios": [0.5, 0.55, 0.5], "best_over_ratios": 0.5, "best": {"0.55": 0.0, "0.7": 1.0}}}}}
+    lines = results.validation_section(v)
+    assert "| omac `coverage` | ratio 0.55 | ratio 0.7 | mean |" in lines
+    assert "| 0.5 (d) (best) | 60.0 | 50.0 | 55.0 |" in lines and "| 0.0 | 70.0 | 30.0 | 50.0 |" in lines
+    assert "seeds [50, 51] (96 questions each)" in "\n".join(lines)

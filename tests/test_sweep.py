@@ -20,12 +20,14 @@ def test_ablation_configs_give_valid_commands(path, tmp_path):
     assert config["name"] == path.stem and config["runs"]
     labels = [run_label(run) for run in config["runs"]]
     assert len(set(labels)) == len(labels), "two runs would share one output folder"
-    for run in config["runs"]:
-        resolved = resolve_config({"subcommand": "test", "test": run_config(run, tmp_path)})
+    configs = [{"subcommand": "test", "test": run_config(run, tmp_path)} for run in config["runs"]]
+    for run, resolved in zip(config["runs"], resolve_configs(configs), strict=True):
         assert resolved["model"]["strategy"] == run["strategy"]
         assert resolved["model"]["ratio"] == run["ratio"]
         if "max_frames" in run:
             assert resolved["data"]["max_frames"] == run["max_frames"]
+        if "model" in run:
+            assert resolved["model"]["strategy_options"] == run["model"]["strategy_options"]
 
 
 def test_a_run_dict_resolves_like_the_omarc_test_command_line(tmp_path):

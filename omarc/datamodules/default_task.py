@@ -26,6 +26,7 @@ class TaskSpec:
     n_distractors: int = 2  # noise bursts: salient audio that is NOT the asked-for event
     height: int = 56  # 56 x 56 px = 2 x 2 merged Qwen2.5 tokens per grid: cheap, colour is all there is
     width: int = 56
+    object_size: int = 0  # 0: each second's colour fills the frame; else a square of this side on a grey canvas
     video_fps: int = 2  # frames written per second of the mp4
     audio_rate: int = 16000  # the encoders' rate: the in-memory training audio needs no resampling
     fps: float = 2.0  # decoding rate: with temporal patch 2, one video grid per generated second
@@ -45,6 +46,7 @@ class TaskSpec:
         return ClipSpec(
             seconds=self.seconds, n_colours=self.n_colours, n_tones=self.n_tones, n_distractors=self.n_distractors,
             height=self.height, width=self.width, video_fps=self.video_fps, audio_rate=self.audio_rate,
+            object_size=self.object_size,
         )
 
     def generation_kwargs(self) -> dict:

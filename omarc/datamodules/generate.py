@@ -69,6 +69,7 @@ QUESTIONS = {
 }
 N_OPTIONS = 4  # the four lettered options every benchmark here uses
 PIXEL_NOISE_STD = 8.0  # a little noise so frames are not flat (real encoders, real saliency)
+CANVAS_GREYS = (70.0, 160.0)  # the grey texture objects sit on: no hue, never near the white square
 AMPLITUDE = 0.3  # well below clipping after AAC
 FADE_S = 0.01  # 10 ms ramps: no clicks at second boundaries
 
@@ -94,6 +95,7 @@ class ClipSpec:
     width: int = 84
     video_fps: int = 4
     audio_rate: int = 22050
+    object_size: int = 0  # 0: the colour fills the frame; else the side (px) of a coloured square on a grey canvas
     codec: str = "libx264"
 
     def __post_init__(self) -> None:
@@ -107,18 +109,30 @@ class ClipSpec:
             raise ValueError(f"n_distractors must be in [0, seconds - 1], got {self.n_distractors}")
         if self.height % 2 or self.width % 2:
             raise ValueError(f"frame size must be even for yuv420p, got {self.height}x{self.width}")
+        if self.object_size and self.cells < 2:
+            raise ValueError(f"object_size {self.object_size} leaves fewer than 2 places in a {self.height}x{self.width} frame")
+
+    @property
+    def cells(self) -> int:
+        """Places an object can take: the frame cut into object_size squares (row-major)."""
+        return (self.height // self.object_size) * (self.width // self.object_size) if self.object_size else 0
 
 
 @dataclass
 class Clip:
     """Per second: the colour shown and the sound played; ``marker`` is the once-shown colour's second, when
-    the white square covers corner ``square`` (0 top left, 1 top right, 2 bottom left, 3 bottom right)."""
+    the white square covers corner ``square`` (0 top left, 1 top right, 2 bottom left, 3 bottom right).
+
+    With objects (:attr:`ClipSpec.object_size`), ``places`` holds each second's cell of the coloured
+    square and ``square`` is the white square's cell, another one.
+    """
 
     colours: list[str]
     sounds: list[str]
     target: int
     marker: int
     square: int = 0
+    places: list[int] = field(default_factory=list)
     questions: list[dict] = field(default_factory=list)
 
 
@@ -136,7 +150,11 @@ def plan_clip(spec: ClipSpec, rng: random.Random) -> Clip:
     sounds[target] = HIGH_BEEP
     for s in rng.sample([s for s in range(spec.seconds) if s != target], spec.n_distractors):
         sounds[s] = NOISE_BURST
-    return Clip(colours=balanced, sounds=sounds, target=target, marker=marker, square=rng.randrange(4))
+    clip = Clip(colours=balanced, sounds=sounds, target=target, marker=marker, square=rng.randrange(4))
+    if spec.object_size:
+        clip.places = [rng.randrange(spec.cells) for _ in range(spec.seconds)]
+        clip.square = rng.choice([c for c in range(spec.cells) if c != clip.places[marker]])
+    return clip
 
 
 def check_directions(directions: tuple[str, ...]) -> None:
@@ -188,8 +206,9 @@ def _distractors(answer: str, shown: list[str], vocabulary: list[str], rng: rand
 def render(clip: Clip, spec: ClipSpec, rng: np.random.Generator) -> tuple[Iterator[np.ndarray], np.ndarray]:
     """Frames (a lazy stream of seconds·video_fps [H, W, 3] uint8) and audio [seconds·audio_rate] float32."""
     size = (spec.height, spec.width, 3)
+    canvas = _canvas(spec, rng) if spec.object_size else None
     frames = (
-        np.clip(_picture(clip, second, spec) + rng.normal(0.0, PIXEL_NOISE_STD, size), 0, 255).astype(np.uint8)
+        np.clip(_picture(clip, second, spec, canvas) + rng.normal(0.0, PIXEL_NOISE_STD, size), 0, 255).astype(np.uint8)
         for second in range(len(clip.colours))
         for _ in range(spec.video_fps)
     )
@@ -206,8 +225,27 @@ def render(clip: Clip, spec: ClipSpec, rng: np.random.Generator) -> tuple[Iterat
     return frames, np.concatenate(seconds).astype(np.float32)
 
 
-def _picture(clip: Clip, second: int, spec: ClipSpec) -> np.ndarray:
-    """[H, W, 3] float32: the second's colour, with the white square (side min(H, W) / 2) in its corner at the marker."""
+def _canvas(spec: ClipSpec, rng: np.random.Generator) -> np.ndarray:
+    """[H, W, 3] float32: the clip's grey texture, one random grey per half-object block, the same every second."""
+    block = max(1, spec.object_size // 2)
+    greys = rng.uniform(CANVAS_GREYS[0], CANVAS_GREYS[1], (-(-spec.height // block), -(-spec.width // block)))
+    texture = greys.repeat(block, 0).repeat(block, 1)[: spec.height, : spec.width]
+    return np.repeat(texture[..., None], 3, axis=2).astype(np.float32)
+
+
+def _picture(clip: Clip, second: int, spec: ClipSpec, canvas: np.ndarray | None = None) -> np.ndarray:
+    """[H, W, 3] float32: the second's colour, with the white square (side min(H, W) / 2) in its corner at the
+    marker; with objects, the canvas with the second's coloured square in its cell (and the white one in its own)."""
+    if spec.object_size:
+        picture = canvas.copy()
+        squares = [(clip.places[second], PALETTE[clip.colours[second]])]
+        if second == clip.marker:
+            squares.append((clip.square, SQUARE_RGB))
+        side, columns = spec.object_size, spec.width // spec.object_size
+        for cell, rgb in squares:
+            top, left = (cell // columns) * side, (cell % columns) * side
+            picture[top : top + side, left : left + side] = rgb
+        return picture
     picture = np.empty((spec.height, spec.width, 3), np.float32)
     picture[:] = PALETTE[clip.colours[second]]
     if second == clip.marker:

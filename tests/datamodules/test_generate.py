@@ -86,3 +86,34 @@ def test_the_square_covers_one_corner_of_the_marker_second_only():
     assert not white[2:].any()
     for frame in white[:2]:  # the marker second (0), bottom right corner, side min(H, W) / 2 = 28
         assert frame[28:, 56:].mean() > 0.95 and frame[:28].mean() < 0.05 and frame[:, :56].mean() < 0.05
+
+
+def test_objects_sit_in_their_cells_on_a_grey_canvas():
+    """With objects, each second's colour is one object_size square in its cell, the white square in its own cell at
+    the marker second only, and everything else is grey (no hue)."""
+    spec = ClipSpec(seconds=5, height=56, width=84, video_fps=2, object_size=28)  # 2 x 3 cells
+    clip = Clip(colours=CLIP.colours, sounds=CLIP.sounds, target=1, marker=0, square=5, places=[0, 2, 4, 1, 3])
+    frames = np.stack(list(render(clip, spec, np.random.default_rng(0))[0])).astype(float)
+    rgb = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 80, 220)}
+    for second, (colour, cell) in enumerate(zip(clip.colours, clip.places)):
+        top, left = (cell // 3) * 28, (cell % 3) * 28
+        for frame in frames[2 * second : 2 * second + 2]:
+            assert np.abs(frame[top : top + 28, left : left + 28].mean((0, 1)) - rgb[colour]).max() < 4
+            hue = frame.max(-1) - frame.min(-1)  # grey: about as much red, green and blue
+            hue[top : top + 28, left : left + 28] = 0
+            if second == clip.marker:  # the white square: bottom right cell
+                assert (frame[28:, 56:] > 200).all(-1).mean() > 0.95
+                hue[28:, 56:] = 0
+            assert hue.mean() < 12
+    assert not (frames[2:] > 200).all(-1).any()
+
+
+def test_planned_places_differ_for_the_two_squares_and_leave_the_old_stream_alone():
+    spec = ClipSpec(seconds=8, n_colours=6, height=84, width=84, object_size=28)
+    for seed in range(50):
+        clip = plan_clip(spec, random.Random(seed))
+        assert len(clip.places) == 8 and all(0 <= c < 9 for c in clip.places)
+        assert clip.square != clip.places[clip.marker] and 0 <= clip.square < 9
+    filled = ClipSpec(seconds=8, n_colours=6, height=84, width=84)
+    assert [plan_clip(filled, random.Random(s)).colours for s in range(5)] == [
+        plan_clip(spec, random.Random(s)).colours for s in range(5)]
