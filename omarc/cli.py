@@ -465,9 +465,7 @@ def _build(cli_class: type[OmarcCLI], args: list[str] | dict[str, Any]) -> Omarc
     quiet_console()
     description = f"omarc: omni token compression and compression-robust training. {catalogue()}"
     subcommand_help = {name: {"description": description, "usage": SUBCOMMAND_USAGE} for name in LightningCLI.subcommands()}
-    with warnings.catch_warnings():
-        # We pass the expanded sys.argv (or a config dict) on purpose.
-        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+    with _args_given():
         return cli_class(
             model_class(args),
             OmniQADataModule,
@@ -478,6 +476,15 @@ def _build(cli_class: type[OmarcCLI], args: list[str] | dict[str, Any]) -> Omarc
             # sets: a sweep's run would take the seed of the run before it.
             seed_everything_default=0,
         )
+
+
+@contextmanager
+def _args_given() -> Iterator[None]:
+    """Quiet Lightning's warning that ``args`` is given beside sys.argv: we pass the expanded sys.argv (or a
+    config dict, from a script with options of its own) on purpose."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        yield
 
 
 class _Resolved(Exception):
@@ -493,7 +500,8 @@ class _ResolveOnly(OmarcCLI):
 
     def resolve(self, args: list[str] | dict[str, Any]) -> None:
         """Raise :class:`_Resolved` for ``args`` with this parser: LightningCLI.__init__'s steps from parsing on."""
-        self.parse_arguments(self.parser, expand_shortcuts(list(args)) if isinstance(args, (list, tuple)) else args)
+        with _args_given():
+            self.parse_arguments(self.parser, expand_shortcuts(list(args)) if isinstance(args, (list, tuple)) else args)
         self._parse_ckpt_path()
         self.subcommand = self.config["subcommand"]
         self._set_seed()
