@@ -80,8 +80,8 @@ class OmniPipeline:
         if batch["failed"]:
             raise ValueError(batch["failed"][0][1])
         seq = encode_batch(self.backbone, batch["inputs"], [compressor])
-        compressed, answers = compress_and_answer(self.backbone, self.processor.tokenizer, compressor, seq,
-                                                  batch["records"], self.max_new_tokens)
+        [(compressed, answers)] = compress_and_answer(self.backbone, self.processor.tokenizer, [compressor], seq,
+                                                      batch["records"], self.max_new_tokens)
         letter = answers.letters[0]
         option = options[LETTERS.index(letter)] if letter is not None else None
         return PipelineOutput(letter, option, answers.texts[0], compressed.reports[0])

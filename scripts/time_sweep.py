@@ -4,7 +4,8 @@
     python scripts/time_sweep.py --arch qwen2.5-omni-3b --layers 2 --encoder_layers 4 --videos 4 --seconds 16
 
 Per repeat, in one process and in turn: ``full`` alone (``omarc test --strategy full``), the six
-strategies as one ``omarc sweep`` (one pass: each clip decoded and encoded once), and the same six
+strategies as one ``omarc sweep`` (one pass: each clip decoded and encoded once), the same with
+``--model.decode_together`` (one prefill and decoding loop per batch for all six), and the same six
 as six passes (each run decodes and encodes again, as separate ``omarc test`` runs do). Every case
 starts from fresh run folders and includes loading the model, as a command does. ``--arch`` builds a
 published architecture with random weights (reduced depth) and saves it as a checkpoint folder, and
@@ -79,7 +80,9 @@ def main(
     else:
         base["model"]["model"] = DEFAULT_MODEL
     runs = [{"strategy": s, "ratio": 0.0 if s == "full" else ratio} for s in STRATEGIES]
-    cases = {"full alone": [runs[:1]], "six strategies, one pass": [runs], "six strategies, six passes": [[r] for r in runs]}
+    together = [{**run, "model": {"decode_together": True}} for run in runs]
+    cases = {"full alone": [runs[:1]], "six strategies, one pass": [runs],
+             "six strategies, one pass, decode_together": [together], "six strategies, six passes": [[r] for r in runs]}
 
     def seconds(sweeps: list[list[dict]]) -> float:
         out = work / "runs"

@@ -20,7 +20,8 @@ from omarc.modules.backbones.default_model import DEFAULT_FAMILY, DEFAULT_MODEL,
 from omarc.modules.backbones.inputs import InputBuilder
 from omarc.modules.backbones.loading import load_backbone
 from omarc.modules.backbones.tiny import build_tiny_tokenizer
-from omarc.modules.evaluation.evaluator import OmniQAEvaluator
+from omarc.modules.evaluation.evaluator import OmniQAEvaluator, compress_and_answer, encode_batch
+from omarc.modules.evaluation.runs import Compression
 from omarc.modules.evaluation.predictions import PredictionWriter
 from omarc.recipes.default_model import (
     MAX_ANSWER_TOKENS,
@@ -162,3 +163,24 @@ def test_task_asks_one_question_per_clip_cycling_the_directions(tmp_path):
     assert len({r.video_path for r in records}) == 4
     with pytest.raises(ValueError, match="directions must be"):
         dataclasses.replace(DEFAULT_TASK, directions=())
+
+
+@pytest.mark.slow
+def test_configurations_decoded_together_answer_as_each_alone():
+    """compress_and_answer with several compressors decodes their batches as one: each compressor gets
+    its own rows' answers back, as when it is decoded alone (on this batch, to the letter)."""
+    model = OmniQAEvaluator(model=DEFAULT_MODEL)
+    data = OmniQADataModule(inputs=model.input_builder, batch_size=6)
+    data.prepare_data()
+    data.setup("test")
+    batch = next(iter(data.test_dataloader()))
+    compressors = [c.build() for c in (Compression("full", 0.0), Compression("random", 0.9), Compression("omac", 0.7))]
+    tokenizer, records = model.processor.tokenizer, batch["records"]
+    seq = encode_batch(model.backbone, batch["inputs"], compressors)
+    together = compress_and_answer(model.backbone, tokenizer, compressors, seq, records, MAX_ANSWER_TOKENS)
+    alone = [compress_and_answer(model.backbone, tokenizer, [c], seq, records, MAX_ANSWER_TOKENS)[0] for c in compressors]
+    texts = [answers.texts for _, answers in alone]
+    assert [answers.texts for _, answers in together] == texts
+    assert [answers.letters for _, answers in together] == [answers.letters for _, answers in alone]
+    assert len({tuple(t) for t in texts}) == 3, "the configurations must answer differently for this test to tell"
+    assert together[0][1].generation.tokens.shape[0] == 3 * len(records)

@@ -304,6 +304,22 @@ def test_several_compressions_in_one_pass_write_what_single_runs_write(tmp_path,
     for name in ("omac", "omnizip"):
         assert (tmp_path / "pass" / name / "test" / "predictions.jsonl").read_text() == before[name]
 
+    # decode_together: one prefill and decoding loop per batch for all three configurations, the same answers
+    # here (in general equal up to float rounding, like another batch size).
+    together = [Compression(**options, output_dir=str(tmp_path / "together" / name)) for name, options in settings.items()
+                if name != "omac"]
+    model = OmniQAEvaluator(**settings["omac"], compressions=together, output_dir=str(tmp_path / "together" / "omac"),
+                            decode_together=True)
+    generated = []
+    generate = model.backbone.generate
+    monkeypatch.setattr(model.backbone, "generate", lambda seq, **kw: generated.append(seq.batch_size) or generate(seq, **kw))
+    trainer(tmp_path).test(model, datamodule=datamodule(dailyomni))
+    assert sum(generated) == 3 * QUESTIONS and len(generated) == N_VIDEOS  # three configurations per batch
+    for name in settings:
+        assert answers_of(tmp_path / "together" / name) == answers_of(tmp_path / "single" / name)
+        rows = rows_of(tmp_path / "together" / name)
+        assert {r.batch_size for r in rows} == {3 * QUESTIONS // N_VIDEOS}
+
 
 def test_two_configurations_in_one_folder_are_refused(tmp_path, dailyomni, datamodule):
     model = OmniQAEvaluator(strategy="omac", compressions=[Compression("uniform", 0.7, output_dir=str(tmp_path))],

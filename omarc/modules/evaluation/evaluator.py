@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -45,6 +45,7 @@ from omarc.modules.evaluation.metrics import QAAccuracy, format_results, nest_re
 from omarc.modules.evaluation.predictions import PredictionRow
 from omarc.modules.evaluation.runs import Compression, EvalRun, RunFolderError, default_run_folder, model_identity
 from omarc.strategies import CompressionOutput, Compressor, Modality, TokenSequence
+from omarc.strategies.sequence import pack
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,10 @@ class OmniQAEvaluator(pl.LightningModule):
         dtype: "float32" / "bfloat16" / "float16"; default bf16 on GPU, float32 on CPU.
         keep_maps: samples per stage and configuration whose kept frames, video tokens and audio are
             drawn (``keep_map_<id>.png`` beside the predictions, and in TensorBoard when it logs).
+        decode_together: decode every configuration's compressed batch as ONE batch (one prefill and
+            one decoding loop per batch instead of one per configuration). Faster where decoding steps
+            cost more than their width, as on small models and at batch 1 on a GPU; the answers then
+            equal a single run's up to float rounding (as with another batch size), not bit for bit.
     """
 
     #: Print each run's results table when it is done (``omarc sweep`` prints one table for all its runs).
@@ -98,6 +103,7 @@ class OmniQAEvaluator(pl.LightningModule):
         use_audio_in_video: bool = True,
         dtype: str | None = None,
         keep_maps: int = 1,
+        decode_together: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -228,31 +234,39 @@ class OmniQAEvaluator(pl.LightningModule):
             failed = self._batch_failed(records, error)
             return [[row for row, keep in zip(failed, t) if keep] for t in todo]
         encode_peak = torch.cuda.max_memory_allocated(self.device) if cuda else None
-        out = []
-        for run, t in zip(self.runs, todo, strict=True):
-            if not any(t):
-                out.append([])
-                continue
+        active = [run for run, t in zip(self.runs, todo, strict=True) if any(t)]
+        groups = [active] if self.hparams.decode_together else [[run] for run in active]
+        answered: dict[int, list[PredictionRow]] = {}
+        for group in groups:
             try:
-                rows = self._answer_run(run, records, inputs, seq, seconds["encode"], encode_peak)
+                rows = self._answer_runs(group, records, inputs, seq, seconds["encode"], encode_peak)
             except SAMPLE_ERRORS as error:
-                rows = self._batch_failed(records, error)
-            out.append([row for row, keep in zip(rows, t) if keep])
-        return out
+                rows = [self._batch_failed(records, error) for _ in group]
+            answered |= {id(run): r for run, r in zip(group, rows, strict=True)}
+        return [[row for row, keep in zip(answered[id(run)], t) if keep] if any(t) else []
+                for run, t in zip(self.runs, todo, strict=True)]
 
-    def _answer_run(self, run: EvalRun, records: list[QARecord], inputs: dict, seq: TokenSequence,
-                    encode_seconds: float, encode_peak: int | None) -> list[PredictionRow]:
-        """One configuration on an encoded batch; ``e2e_seconds`` and the peak count the shared encode as a
-        single-configuration run would."""
+    def _answer_runs(self, runs: list[EvalRun], records: list[QARecord], inputs: dict, seq: TokenSequence,
+                     encode_seconds: float, encode_peak: int | None) -> list[list[PredictionRow]]:
+        """Configurations ``runs`` on an encoded batch, decoded as one batch (one configuration unless
+        ``decode_together``); per configuration its rows. ``e2e_seconds`` and the peak count the shared
+        encode as a single-configuration run would."""
         cuda = self.device.type == "cuda"
         if cuda:
             torch.cuda.reset_peak_memory_stats(self.device)
         seconds: dict[str, float] = {}
         with timed(seconds, "answer", self.device):
-            compressed, answers = compress_and_answer(self.backbone, self.processor.tokenizer, run.compressor, seq,
-                                                      records, self.hparams.max_new_tokens)
+            answered = compress_and_answer(self.backbone, self.processor.tokenizer, [run.compressor for run in runs],
+                                           seq, records, self.hparams.max_new_tokens)
         e2e = encode_seconds + seconds["answer"]
         peak = max(encode_peak, torch.cuda.max_memory_allocated(self.device)) / 2**20 if cuda else None
+        return [self._rows(run, records, inputs, seq, out, answers, e2e, peak, len(records) * len(runs))
+                for run, (out, answers) in zip(runs, answered, strict=True)]
+
+    def _rows(self, run: EvalRun, records: list[QARecord], inputs: dict, seq: TokenSequence,
+              compressed: CompressionOutput, answers: Answers, e2e: float, peak: float | None,
+              batch_size: int) -> list[PredictionRow]:
+        """One configuration's rows for the batch, its keep maps drawn."""
         # What the rows and pictures add is counted outside the timed path.
         maps, evidence = min(run.maps_left, len(records)), []
         for i, (record, report) in enumerate(zip(records, compressed.reports, strict=True)):
@@ -277,7 +291,7 @@ class OmniQAEvaluator(pl.LightningModule):
                 prefill_seconds=answers.generation.prefill_seconds,
                 e2e_seconds=e2e,
                 peak_memory_mb=peak,
-                batch_size=len(records),
+                batch_size=batch_size,
                 media_flags=list(media_flags),
                 extra=dict(record.extra),
                 evidence_in=evidence_in,
@@ -370,14 +384,20 @@ def encode_batch(backbone: OmniBackbone, inputs: dict, compressors: list[Compres
     return backbone.encode(inputs, audio_saliency=any(c.needs_audio_saliency for c in compressors))
 
 
-def compress_and_answer(backbone: OmniBackbone, tokenizer, compressor: Compressor, seq: TokenSequence,
-                        records: list[QARecord], max_new_tokens: int) -> tuple[CompressionOutput, Answers]:
-    """One configuration's answer step on an encoded batch (the evaluator's and :class:`omarc.OmniPipeline`'s):
-    compress -> greedy decode -> text -> letter. Returns the compressor's output (its per-sample
-    :class:`~omarc.strategies.CompressionReport` s) and the answers."""
-    compressed = compressor(seq)
-    answers = answer_questions(backbone, tokenizer, compressed.sequence, records, max_new_tokens)
-    return compressed, answers
+def compress_and_answer(backbone: OmniBackbone, tokenizer, compressors: list[Compressor], seq: TokenSequence,
+                        records: list[QARecord], max_new_tokens: int) -> list[tuple[CompressionOutput, Answers]]:
+    """The answer step on an encoded batch (the evaluator's and :class:`omarc.OmniPipeline`'s): compress with
+    each of ``compressors`` -> greedy decode of all the compressed batches as one batch -> text -> letter.
+    Returns per compressor its output (its per-sample :class:`~omarc.strategies.CompressionReport` s) and
+    its answers, which share one :class:`~omarc.modules.backbones.base.Generation`. One compressor's batch
+    is decoded as it comes: its answers are a single run's bit for bit."""
+    outputs = [compressor(seq) for compressor in compressors]
+    n = len(records)
+    together = outputs[0].sequence if len(outputs) == 1 else pack(
+        [out.sequence.sample(b) for out in outputs for b in range(n)])
+    answers = answer_questions(backbone, tokenizer, together, list(records) * len(outputs), max_new_tokens)
+    return [(out, replace(answers, texts=answers.texts[i * n:(i + 1) * n], letters=answers.letters[i * n:(i + 1) * n]))
+            for i, out in enumerate(outputs)]
 
 
 def _id(record: QARecord | str) -> str:
