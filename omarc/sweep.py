@@ -146,11 +146,12 @@ def run_sweep(
         shared = merge(dict(base or {}), given_options([str(a) for a in base_args]) if base_args else {})
     output_dir = Path(output_dir) / name
     configs, resolved = [], []
-    # One parser for all: it reads each config as the loop below appends it.
-    resolving = resolve_configs({"subcommand": "test", "test": config} for config in configs)
     for i, run in enumerate(runs, 1):  # every run checked before the first one starts
         with named(f"sweep run {i} ({run_label(run)})"):
             configs.append(run_config(run, output_dir, shared))
+    resolving = resolve_configs({"subcommand": "test", "test": config} for config in configs)  # one parser for all
+    for i, run in enumerate(runs, 1):
+        with named(f"sweep run {i} ({run_label(run)})"):
             resolved.append(next(resolving))
     output_dir.mkdir(parents=True, exist_ok=True)
     results: dict[int, dict] = {}

@@ -227,14 +227,14 @@ class OmniQAEvaluator(pl.LightningModule):
         seconds: dict[str, float] = {}
         if cuda:
             torch.cuda.reset_peak_memory_stats(self.device)
+        active = [run for run, t in zip(self.runs, todo, strict=True) if any(t)]
         try:
             with timed(seconds, "encode", self.device):
-                seq = encode_batch(self.backbone, inputs, [run.compressor for run, t in zip(self.runs, todo) if any(t)])
+                seq = encode_batch(self.backbone, inputs, [run.compressor for run in active])
         except SAMPLE_ERRORS as error:
             failed = self._batch_failed(records, error)
             return [[row for row, keep in zip(failed, t) if keep] for t in todo]
         encode_peak = torch.cuda.max_memory_allocated(self.device) if cuda else None
-        active = [run for run, t in zip(self.runs, todo, strict=True) if any(t)]
         groups = [active] if self.hparams.decode_together else [[run] for run in active]
         answered: dict[int, list[PredictionRow]] = {}
         for group in groups:
