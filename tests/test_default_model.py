@@ -50,14 +50,18 @@ def test_in_memory_clip_equals_its_decoded_mp4(tmp_path):
     path = write_av(tmp_path / "clip.mp4", frames, spec.video_fps, audio, spec.audio_rate)
     decoded = decode_media(path, **DEFAULT_TASK.decode_kwargs())
 
-    assert media.frames.shape == decoded.frames.shape == (DEFAULT_TASK.seconds * DEFAULT_TASK.fps, 3, 56, 56)
+    fps, side, columns = int(DEFAULT_TASK.fps), spec.object_size, spec.width // spec.object_size
+    assert media.frames.shape == decoded.frames.shape == (spec.seconds * fps, 3, spec.height, spec.width)
     assert media.audio.shape == decoded.audio.shape
     assert torch.allclose(media.timestamps, decoded.timestamps)
-    # Frame k shows the colour of second k // fps in both (x264 moves a colour by a few levels at most), and the
-    # marker second a white square over a quarter of the frame.
-    expected = torch.tensor([PALETTE[c] for c in clip.colours], dtype=torch.float32).repeat_interleave(int(DEFAULT_TASK.fps), 0)
+    # Frame k shows the colour of second k // fps as a square in that second's place in both (x264 moves a colour by
+    # a few levels at most), and the marker second a white square over a quarter of the frame.
+    expected = torch.tensor([PALETTE[c] for c in clip.colours], dtype=torch.float32).repeat_interleave(fps, 0)
+    tops = [(clip.places[k // fps] // columns) * side for k in range(len(expected))]
+    lefts = [(clip.places[k // fps] % columns) * side for k in range(len(expected))]
     for frames_ in (media.frames, decoded.frames):
-        assert (frames_.float().flatten(2).median(-1).values - expected).abs().max() < 12
+        squares = torch.stack([f[:, t + 4 : t + side - 4, l + 4 : l + side - 4] for f, t, l in zip(frames_, tops, lefts)])
+        assert (squares.float().flatten(2).median(-1).values - expected).abs().max() < 12
         white = (frames_.float() > 200).all(1).flatten(1).float().mean(1).view(DEFAULT_TASK.seconds, -1).mean(1)
         assert int(white.argmax()) == clip.marker and white[clip.marker] > 0.2 and white.sort().values[-2] < 0.05
     # The beep second carries the audio energy above 2 kHz in both.
@@ -68,12 +72,16 @@ def test_in_memory_clip_equals_its_decoded_mp4(tmp_path):
             [i for i, s in enumerate(clip.sounds) if s != "noise burst"].index(clip.target)
 
 
-def test_one_video_grid_per_second_and_short_prompts(untrained, tmp_path):
+def test_the_paper_token_geometry_and_short_prompts(untrained, tmp_path):
     _, processor = untrained
     record, media = _example(0)
     item = InputBuilder(processor, DEFAULT_FAMILY)(build_prompt(record, "official"), media)
-    assert item["video_grid_thw"].tolist() == [[DEFAULT_TASK.seconds, 4, 4]]  # 4 x 4 patches = 2 x 2 merged tokens
-    assert float(item["video_second_per_grid"]) == 1.0
+    # Two grids per second of 8 x 8 patches = 4 x 4 merged tokens: 16 grids and 256 video tokens beside 200 audio.
+    assert item["video_grid_thw"].tolist() == [[2 * DEFAULT_TASK.seconds, 8, 8]]
+    assert float(item["video_second_per_grid"]) == 0.5
+    video = int((item["input_ids"] == processor.tokenizer.convert_tokens_to_ids("<|VIDEO|>")).sum())
+    audio = int((item["input_ids"] == processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>")).sum())
+    assert (video, audio) == (256, 200)
     # The trained tokenizer learnt the prompt words: far fewer tokens than the plain tiny tokenizer.
     text = processor.tokenizer.decode(item["input_ids"][item["query_mask"]])
     assert record.question in text

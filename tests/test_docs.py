@@ -35,7 +35,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"(?:<!-- docs-test: ([\w, ]+) -->\n)?```python\n(.*?)```", re.S)
 #: The generated clip of the README example: WorldSense layout, seed 3; its question's answer is A.
 CLIP_SEED = 3
-README_QUESTION = ("Which colour was on screen when the high beep played?", ["yellow", "green", "orange", "purple"])
+README_QUESTION = ("Which colour was on screen when the high beep played?", ["yellow", "purple", "orange", "red"])
 
 
 def python_blocks() -> list[tuple[str, list[str], str]]:

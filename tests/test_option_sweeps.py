@@ -28,16 +28,16 @@ def test_the_table_puts_the_default_among_the_values_and_finds_the_best(sweeps):
              for r in (0.55, 0.7) for v in (0.0, 1.0)]
     runs += [{"strategy": "omnizip", "ratio": 0.7}, {"strategy": "omnizip", "ratio": 0.7,
                                                      "model": {"strategy_options": {"split": "offset"}}}]
-    accuracy = [0.6, 0.5,  # defaults (coverage 0.5)
+    accuracy = [0.6, 0.5,  # defaults (coverage 0.75)
                 0.7, 0.4,  # 0.55: coverage 0, 1
                 0.3, 0.6,  # 0.7: coverage 0, 1
                 0.5, 0.55]
     table = sweeps.sensitivity(runs, accuracy)
     coverage = table["omac"]["coverage"]
-    assert coverage["default"] == 0.5 and coverage["values"] == [0.0, 0.5, 1.0]
+    assert coverage["default"] == 0.75 and coverage["values"] == [0.0, 0.75, 1.0]
     assert coverage["accuracy"] == {"0.55": [0.7, 0.6, 0.4], "0.7": [0.3, 0.5, 0.6]}
     assert coverage["best"] == {"0.55": 0.0, "0.7": 1.0}
-    assert coverage["mean_over_ratios"] == pytest.approx([0.5, 0.55, 0.5]) and coverage["best_over_ratios"] == 0.5
+    assert coverage["mean_over_ratios"] == pytest.approx([0.5, 0.55, 0.5]) and coverage["best_over_ratios"] == 0.75
     assert table["omnizip"]["split"]["values"] == ["equal", "offset"] and table["omnizip"]["split"]["best"] == {"0.7": "offset"}
 
 

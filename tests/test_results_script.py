@@ -64,7 +64,7 @@ def test_claims_say_where_each_held_with_the_numbers(results):
     ratios = [0.55, 0.7]
     means = {  # V-A-VA > V-A > A-V at 0.55 only; OMAC ahead of equal-budget OmniZip at both
         "omac": [0.8, 0.6], "omac_va": [0.7, 0.6], "omnizip": [0.5, 0.4], "omnizip_offset": [0.6, 0.2],
-        "uniform": [0.5, 0.4], "random": [0.4, 0.3], "omac_guidance1": [0.8, 0.5],
+        "uniform": [0.5, 0.4], "random": [0.4, 0.3], "omac_guidance_half": [0.8, 0.5],
     }
     rows = {results.config_key(k, r): row(m) for k, ms in means.items() for r, m in zip(ratios, ms)}
     payload = {"ratios": ratios, "rows": rows | {"full": row(0.9)},
@@ -94,7 +94,7 @@ def test_a_tie_between_one_worst_seed_and_another_best_seed_is_within_the_spread
     key = lambda k: results.config_key(k, 0.7)  # noqa: E731
     rows = {key("omac"): spread(0.6, 0.8), key("omac_va"): spread(0.5, 0.6), key("omnizip"): spread(0.3, 0.4),
             key("omnizip_offset"): spread(0.3, 0.4), key("uniform"): row(0.5), key("random"): row(0.3),
-            key("omac_guidance1"): row(0.7)}
+            key("omac_guidance_half"): row(0.7)}
     assert "A-V 35.0 % (held, within the spread across seeds)" in claims_text(results, rows)
     rows[key("omac_va")] = spread(0.5, 0.59)
     assert "A-V 35.0 % (held)" in claims_text(results, rows)
@@ -105,7 +105,7 @@ def test_table_3_spread_is_judged_against_omnizip_with_equal_budgets(results):
     key = lambda k: results.config_key(k, 0.7)  # noqa: E731
     rows = {key("omac"): spread(0.7, 0.8), key("omac_va"): row(0.6), key("omnizip"): spread(0.4, 0.5),
             key("omnizip_offset"): spread(0.6, 0.75), key("uniform"): row(0.5), key("random"): row(0.3),
-            key("omac_guidance1"): row(0.7)}
+            key("omac_guidance_half"): row(0.7)}
     text = claims_text(results, rows)
     assert "against OmniZip 45.0 % with equal budgets (+30.0 points) and 67.5 % with its offset split" in text
     rows[key("omnizip")], rows[key("omnizip_offset")] = spread(0.6, 0.75), spread(0.4, 0.5)
@@ -129,8 +129,12 @@ def test_evidence_of_seeds_without_evidence_tokens_counts_nothing(results):
 def test_the_validation_section_marks_the_default_and_the_best_value(results):
     v = {"config": "options.yaml", "seeds": [50, 51], "questions_per_seed": 96, "options": {"omac": {"coverage": {
         "default": 0.5, "values": [0.0, 0.5, 1.0], "accuracy": {"0.55": [0.7, 0.6, 0.4], "0.7": [0.3, 0.5, 0.6]},
-        "mean_over_ratios": [0.5, 0.55, 0.5], "best_over_ratios": 0.5, "best": {"0.55": 0.0, "0.7": 1.0}}}}}
+        "mean_over_ratios": [0.5, 0.55, 0.5], "best_over_ratios": 0.5, "best": {"0.55": 0.0, "0.7": 1.0}},
+        "guidance": {"default": 0.5, "values": [0.5, 1.0], "accuracy": {"0.55": [0.4, 0.5], "0.7": [0.2, 0.3]},
+                     "mean_over_ratios": [0.3, 0.4], "best_over_ratios": 1.0, "best": {"0.55": 1.0, "0.7": 1.0}}}}}
     lines = results.validation_section(v)
+    assert ("Defaults against the validation optimum (mean over the ratios): omac `coverage` 0.5 is the optimum; "
+            "omac `guidance` 0.5 is 10.0 points under the optimum 1.0.") in lines
     assert "| omac `coverage` | ratio 0.55 | ratio 0.7 | mean |" in lines
     assert "| 0.5 (d) (best) | 60.0 | 50.0 | 55.0 |" in lines and "| 0.0 | 70.0 | 30.0 | 50.0 |" in lines
     assert "seeds [50, 51] (96 questions each)" in "\n".join(lines)

@@ -15,23 +15,27 @@ from omarc.datamodules.generate import ClipSpec, check_directions
 class TaskSpec:
     """The generated audio-visual QA task of the default model (see ``omarc.datamodules.generate``).
 
-    Each second shows one colour and plays one sound; the evidence of a question is one second of
-    the clip (the high beep's for forward, the white square's for reverse) or both (both), so
-    compression that drops it loses the answer.
+    Each second shows one coloured square on a grey canvas and plays one sound; the evidence of a
+    question is one second of the clip (the high beep's for forward, the white square's for reverse)
+    or both (both), so compression that drops it loses the answer.
+
+    The token geometry is the paper's in shape: 4 fps with Qwen's temporal patch 2 gives two video
+    grids per second of 4 x 4 merged tokens (256 video tokens per 8-s clip beside 200 audio
+    tokens), and a second's colour lives in the 2 x 2 tokens of its square.
     """
 
     seconds: int = 8  # the evidence is 1/8 of the clip; longer clips did not train in time on 2 shared CPU cores
     n_colours: int = 6  # 6 colours on screen: forward distractors are colours really shown
     n_tones: int = 4  # 4 tones + beep + noise: reverse distractors are sounds really played
     n_distractors: int = 2  # noise bursts: salient audio that is NOT the asked-for event
-    height: int = 56  # 56 x 56 px = 2 x 2 merged Qwen2.5 tokens per grid: cheap, colour is all there is
-    width: int = 56
-    object_size: int = 0  # 0: each second's colour fills the frame; else a square of this side on a grey canvas
-    video_fps: int = 2  # frames written per second of the mp4
+    height: int = 112  # 112 x 112 px = 4 x 4 merged Qwen2.5 tokens (28 px each) per grid
+    width: int = 112
+    object_size: int = 56  # each second's colour is a 56-px square (2 x 2 tokens) in one of 4 places; 0: it fills the frame
+    video_fps: int = 4  # frames written per second of the mp4
     audio_rate: int = 16000  # the encoders' rate: the in-memory training audio needs no resampling
-    fps: float = 2.0  # decoding rate: with temporal patch 2, one video grid per generated second
-    max_frames: int = 32  # the paper's cap; 8 s at 2 fps = 16 frames stays under it
-    max_pixels: int = 56 * 56  # frames are decoded at their own size
+    fps: float = 4.0  # decoding rate: with temporal patch 2, two video grids per generated second
+    max_frames: int = 32  # the paper's cap; 8 s at 4 fps = 32 frames
+    max_pixels: int = 112 * 112  # frames are decoded at their own size
     prompt_styles: tuple[str, ...] = ("official", "default")  # styles seen in training ("official" is per benchmark)
     benchmarks: tuple[str, ...] = ("dailyomni", "worldsense", "omnivideobench", "ugc_avqa")  # prompt wordings trained
     # One question per clip, the directions cycling clip after clip: found by listening, found by looking, and

@@ -183,12 +183,13 @@ class OMAC(Compressor):
         ratio, audio_ratio, video_ratio: see :class:`Compressor`.
         frame_token_share: share of a kept frame's tokens it keeps on average; sets how many frames
             survive. 0.5 keeps more than half of the frames at ratio 0.7 with half their detail each.
-        coverage: share of the kept frames taken one per equal time bin; 0.5 spreads half the
-            frames over the whole clip and lets query relevance place the other half.
-        guidance: γ of the light audio guidance w_t = (1 − γ) + γ·m_t/max m; 0.5 at most doubles a
-            grid's audio density, so grids with no visual memory keep half the average density.
-        audio_context: neighbours on each side for audio importance ℓ_i; 12 tokens ≈ 0.5 s at
-            Qwen2.5-Omni's 25 tokens/s (≈ 1 s at Qwen3-Omni's 13/s), about one syllable to one word.
+        coverage: share of the kept frames taken one per equal time bin; 0.75 (the validation
+            optimum, docs/results.md) spreads three quarters of the frames over the whole clip and
+            lets query relevance place the rest.
+        guidance: γ of the light audio guidance w_t = (1 − γ) + γ·m_t/max m (eq. 6); 1, eq. 6 as
+            written and the validation optimum: a grid's audio density follows its visual memory.
+        audio_context: neighbours on each side for audio importance ℓ_i; 24 tokens ≈ 1 s at
+            Qwen2.5-Omni's 25 tokens/s (≈ 2 s at Qwen3-Omni's 13/s), the validation optimum.
     """
 
     def __init__(
@@ -198,9 +199,9 @@ class OMAC(Compressor):
         video_ratio: float | None = None,
         *,
         frame_token_share: float = 0.5,
-        coverage: float = 0.5,
-        guidance: float = 0.5,
-        audio_context: int = 12,
+        coverage: float = 0.75,
+        guidance: float = 1.0,
+        audio_context: int = 24,
     ) -> None:
         super().__init__(ratio, audio_ratio, video_ratio)
         if not 0.0 < frame_token_share <= 1.0:

@@ -6,7 +6,8 @@ Re-implemented from a description of its public code, not copied (deviations: do
    stride from the rest; every other token joins its most similar anchor (cosine) and each anchor
    absorbs its ``group_size`` members that best match the video of their grid, with softmax
    weights: anchor ← (anchor + Σ w·a) / (1 + Σ w).
-2. Windows are ``window_s``-second spans of the timeline (the 2-s chunks of the interleaved sequence).
+2. Windows are ``window_s``-second spans of the timeline (4 s by default; OmniZip uses the 2-s chunks of the
+   interleaved sequence).
 3. Video drop ratio of window i: ρ_v(i) = clip(base_drop − audio_slope·S_a(i), min_drop, max_drop),
    S_a(i) the kept audio share of the window (anchors count); windows without audio use the clip's
    video drop ratio. Grid budgets ∝ P·(1 − ρ_v(i)), made exact by largest remainder under the cap P.
@@ -121,7 +122,8 @@ class OmniZip(Compressor):
         anchor_share: anchors as a share of N_a; 0.05 as in OmniZip.
         group_size: G, tokens merged into each anchor; 3 as in OmniZip (it uses 15 on long videos).
         knn: k of DPC-kNN; 5 as in OmniZip (clipped to P − 1 on small grids, their index bug).
-        window_s: seconds per window; 2 s, the chunk of Qwen2.5-Omni's audio-in-video interleave.
+        window_s: seconds per window; 4 s, the validation optimum (OmniZip's code uses the 2-s chunk of
+            Qwen2.5-Omni's audio-in-video interleave: ``window_s=2``).
         base_drop, audio_slope, min_drop, max_drop: ρ_v(i) = clip(0.75 − 0.4·S_a(i), 0.35, 0.75), OmniZip's rule.
         split: "equal" (default): exact per-modality budgets; "offset": OmniZip's own ratio pairing,
             exact only in total (used only when neither ``audio_ratio`` nor ``video_ratio`` is given).
@@ -141,7 +143,7 @@ class OmniZip(Compressor):
         anchor_share: float = 0.05,
         group_size: int = 3,
         knn: int = 5,
-        window_s: float = 2.0,
+        window_s: float = 4.0,
         base_drop: float = 0.75,
         audio_slope: float = 0.4,
         min_drop: float = 0.35,

@@ -22,7 +22,7 @@ from omarc.modules.training.config import ObjectiveConfig, OptimConfig, Sampling
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "omarc_tiny.yaml"
-STEPS = 30  # the tiny config's length: enough for the format reward to climb
+STEPS = 40  # the tiny config's length: enough for the format reward to climb
 RESUME_AT = 20  # a checkpoint of the run (every 10 steps); 2 clips -> an epoch boundary
 WINDOW = 8  # steps averaged at each end of the run to compare the format reward
 RUN = Path("runs/omarc_tiny")

@@ -327,7 +327,7 @@ def test_two_configurations_in_one_folder_are_refused(tmp_path, dailyomni, datam
     with pytest.raises(RunFolderError, match="give each its own output_dir"):
         trainer(tmp_path).test(model, datamodule=datamodule(dailyomni))
     # Left to their default folders, the same configuration twice would share one too.
-    model = OmniQAEvaluator(strategy="omac", compressions=[Compression("omac", 0.7, strategy_options={"guidance": 0.5})])
+    model = OmniQAEvaluator(strategy="omac", compressions=[Compression("omac", 0.7, strategy_options={"guidance": 1.0})])
     with pytest.raises(RunFolderError, match="give each its own output_dir"):
         trainer(tmp_path).test(model, datamodule=datamodule(dailyomni))
 
@@ -389,7 +389,7 @@ def test_default_run_folders_are_named_by_model_data_strategy_and_options(tmp_pa
     assert runs["other ratio"].name == "omac-r0.55-a0.5"
     # The same run again, with the checkpoint spelled another way and an option at its default: same folder, resumed.
     with caplog.at_level(logging.WARNING, logger="omarc.modules.evaluation.evaluator"):
-        again, rows = default_folder(tmp_path, dailyomni, datamodule, model="a/../a/hf", strategy_options={"guidance": 0.5})
+        again, rows = default_folder(tmp_path, dailyomni, datamodule, model="a/../a/hf", strategy_options={"guidance": 1.0})
     assert again == folder and len(rows) == 4 and "resuming: 2 finished sample(s)" in caplog.text
     # The packaged model and the generated default keep readable names.
     assert default_folder(tmp_path, dailyomni, datamodule)[0].parts[2] == "default"
@@ -536,5 +536,5 @@ def test_rows_of_files_without_evidence_fields_read_back(tmp_path):
 def test_configurations_that_differ_only_in_options_get_their_own_labels():
     """The label prefixes a configuration's TensorBoard tags in a shared pass: options must tell them apart."""
     labels = [Compression("omac", 0.7).label, Compression("omac", 0.7, strategy_options={"coverage": 0.0}).label,
-              Compression("omac", 0.7, strategy_options={"coverage": 0.5}).label, Compression("omac", 0.55).label]
+              Compression("omac", 0.7, strategy_options={"coverage": 0.75}).label, Compression("omac", 0.55).label]
     assert labels == ["omac-r0.7", "omac-r0.7-coverage=0.0", "omac-r0.7", "omac-r0.55"]

@@ -134,7 +134,7 @@ def test_windows_with_more_salient_audio_keep_more_video(min_drop):
     audio = where(seq, Modality.AUDIO)
     window = (seq.time[0, audio] // 2).long()
     seq.audio_saliency[0, audio] = torch.where(window == 2, 10.0, 0.0) + 0.01 * torch.rand(len(audio))
-    compressor = build_compressor("omnizip", audio_ratio=0.75, video_ratio=0.5, min_drop=min_drop)
+    compressor = build_compressor("omnizip", audio_ratio=0.75, video_ratio=0.5, min_drop=min_drop, window_s=2.0)
     out = compressor(seq)
     report = out.reports[0]
     video = where(seq, Modality.VIDEO)
