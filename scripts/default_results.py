@@ -384,7 +384,8 @@ def validation_section(v: dict) -> list[str]:
         f"Produced by `python scripts/option_sweeps.py`: `configs/ablations/{v['config']}` (each option one at a time "
         f"around its default) on generated validation sets, seeds {v['seeds']} ({v['questions_per_seed']} questions "
         "each), apart from the test seeds above. Accuracy %, mean over the validation seeds; (d) the default, "
-        "(best) the highest mean over the three ratios.",
+        "(best) the highest mean over the three ratios. Which defaults these sweeps moved, and from where: "
+        "[compressors.md](compressors.md#omac-omac-omac_va--paper-4-eqs-16).",
         "",
         "![validation accuracy against each option](options.png)",
         "",
