@@ -24,9 +24,6 @@ from omarc.datamodules.default_task import DEFAULT_TASK
 from omarc.datamodules.generate import PALETTE, plan_clip
 from omarc.recipes.default_model import build_untrained_model, render_media
 
-MERGED_PX = 28  # one merged Qwen2.5 vision token covers 28 x 28 px
-
-
 def main(size: int = DEFAULT_TASK.height, fps: int = int(DEFAULT_TASK.fps), clips: int = 60, seed: int = 1) -> dict:
     """Print and return the two probes' held-out accuracy over the colours and the canvas."""
     task = dataclasses.replace(DEFAULT_TASK, height=size, width=size, video_fps=max(fps, 2), fps=float(fps),
@@ -35,25 +32,27 @@ def main(size: int = DEFAULT_TASK.height, fps: int = int(DEFAULT_TASK.fps), clip
     backbone, processor = build_untrained_model(seed, task)
     backbone.eval()
     labels = [*sorted(PALETTE), "canvas"]
-    side, columns = spec.object_size // MERGED_PX, size // spec.object_size
+    vision = processor.video_processor
+    merge, merged_px = vision.merge_size, vision.patch_size * vision.merge_size  # one merged token's side in px
+    side = spec.object_size // merged_px  # a square's side in merged tokens
     features, targets = [], []
     for index in range(clips):
         clip = plan_clip(spec, random.Random(index))
         media = render_media(task, clip, np.random.default_rng(index))
-        pixels = processor.video_processor(videos=[rearrange(media.frames, "t c h w -> t h w c").numpy()],
+        pixels = vision(videos=[rearrange(media.frames, "t c h w -> t h w c").numpy()],
                                            return_tensors="pt")
         with torch.no_grad():
             tokens, _ = backbone.video_features(pixels["pixel_values_videos"], pixels["video_grid_thw"])
         grids, rows, cols = (int(n) for n in pixels["video_grid_thw"][0])
-        tokens = tokens.reshape(grids, rows // 2, cols // 2, -1)
+        rows, cols = rows // merge, cols // merge
+        tokens = tokens.reshape(grids, rows, cols, -1)
         for grid in range(grids):
-            second = int(grid * 2 / fps)
-            cell = clip.places[second]
-            top, left = (cell // columns) * side, (cell % columns) * side
+            second = int(grid * vision.temporal_patch_size / fps)
+            top, left = (px // merged_px for px in spec.cell_origin(clip.places[second]))
             square = tokens[grid, top : top + side, left : left + side].reshape(-1, tokens.shape[-1])
             features += list(square)
             targets += [labels.index(clip.colours[second])] * len(square)
-            features.append(tokens[grid, (top + side) % (rows // 2), (left + side) % (cols // 2)])
+            features.append(tokens[grid, (top + side) % rows, (left + side) % cols])
             targets.append(labels.index("canvas"))
     x, y = torch.stack(features), torch.tensor(targets)
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))

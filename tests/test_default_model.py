@@ -50,17 +50,16 @@ def test_in_memory_clip_equals_its_decoded_mp4(tmp_path):
     path = write_av(tmp_path / "clip.mp4", frames, spec.video_fps, audio, spec.audio_rate)
     decoded = decode_media(path, **DEFAULT_TASK.decode_kwargs())
 
-    fps, side, columns = int(DEFAULT_TASK.fps), spec.object_size, spec.width // spec.object_size
+    fps, side = int(DEFAULT_TASK.fps), spec.object_size
     assert media.frames.shape == decoded.frames.shape == (spec.seconds * fps, 3, spec.height, spec.width)
     assert media.audio.shape == decoded.audio.shape
     assert torch.allclose(media.timestamps, decoded.timestamps)
     # Frame k shows the colour of second k // fps as a square in that second's place in both (x264 moves a colour by
     # a few levels at most), and the marker second a white square over a quarter of the frame.
     expected = torch.tensor([PALETTE[c] for c in clip.colours], dtype=torch.float32).repeat_interleave(fps, 0)
-    tops = [(clip.places[k // fps] // columns) * side for k in range(len(expected))]
-    lefts = [(clip.places[k // fps] % columns) * side for k in range(len(expected))]
+    origins = [spec.cell_origin(clip.places[k // fps]) for k in range(len(expected))]
     for frames_ in (media.frames, decoded.frames):
-        squares = torch.stack([f[:, t + 4 : t + side - 4, l + 4 : l + side - 4] for f, t, l in zip(frames_, tops, lefts)])
+        squares = torch.stack([f[:, t + 4 : t + side - 4, l + 4 : l + side - 4] for f, (t, l) in zip(frames_, origins)])
         assert (squares.float().flatten(2).median(-1).values - expected).abs().max() < 12
         white = (frames_.float() > 200).all(1).flatten(1).float().mean(1).view(DEFAULT_TASK.seconds, -1).mean(1)
         assert int(white.argmax()) == clip.marker and white[clip.marker] > 0.2 and white.sort().values[-2] < 0.05

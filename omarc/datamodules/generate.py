@@ -117,6 +117,11 @@ class ClipSpec:
         """Places an object can take: the frame cut into object_size squares (row-major)."""
         return (self.height // self.object_size) * (self.width // self.object_size) if self.object_size else 0
 
+    def cell_origin(self, cell: int) -> tuple[int, int]:
+        """(top, left) pixel of place ``cell`` (row-major over the frame's object_size squares)."""
+        columns = self.width // self.object_size
+        return (cell // columns) * self.object_size, (cell % columns) * self.object_size
+
 
 @dataclass
 class Clip:
@@ -241,9 +246,9 @@ def _picture(clip: Clip, second: int, spec: ClipSpec, canvas: np.ndarray | None 
         squares = [(clip.places[second], PALETTE[clip.colours[second]])]
         if second == clip.marker:
             squares.append((clip.square, SQUARE_RGB))
-        side, columns = spec.object_size, spec.width // spec.object_size
+        side = spec.object_size
         for cell, rgb in squares:
-            top, left = (cell // columns) * side, (cell % columns) * side
+            top, left = spec.cell_origin(cell)
             picture[top : top + side, left : left + side] = rgb
         return picture
     picture = np.empty((spec.height, spec.width, 3), np.float32)
