@@ -411,6 +411,8 @@ def _off_optimum(name: str, t: dict) -> str:
     if t["default"] == t["best_over_ratios"]:
         return f"{name} {t['default']} is the optimum"
     gap = max(t["mean_over_ratios"]) - t["mean_over_ratios"][t["values"].index(t["default"])]
+    if round(100 * gap, 1) == 0:
+        return f"{name} {t['default']} ties the optimum {t['best_over_ratios']}"
     return f"{name} {t['default']} is {100 * gap:.1f} points under the optimum {t['best_over_ratios']}"
 
 
@@ -454,7 +456,12 @@ def claims(p: dict) -> list[str]:
         full, before, after = p["rows"]["full"]["accuracy"]["mean"], c["untrained"]["mean"], c["trained"]["mean"]
         lost = full - before
         share = (after - before) / lost if lost > 0 else float("nan")
-        verdict = "recovered part of it" if after > before else "did not recover any of it"
+        if c["trained"]["min"] > before:
+            verdict = "recovered part of it"
+        elif after > before:
+            verdict = "recovered none of it beyond the spread of its seeds"
+        else:
+            verdict = "did not recover any of it"
         out += ["", f"**C-GRPO recovers what compression lost.** Compression at {c['ratio']:g} cost "
                 f"{100 * lost:.1f} points ({100 * full:.1f} % → {100 * before:.1f} %); C-GRPO {verdict}: "
                 f"{100 * after:.1f} % after training ({pts(after, before)}, {100 * share:.0f} % of the loss; seeds "

@@ -79,6 +79,10 @@ def test_claims_say_where_each_held_with_the_numbers(results):
     assert "A-V 50.0 % (held, within the spread across seeds)" in "\n".join(results.claims(payload))
     assert "cost 40.0 points (90.0 % → 50.0 %); C-GRPO recovered part of it: 70.0 %" in text
     assert "+20.0 points, 50 % of the loss" in text
+    payload["cgrpo"]["trained"]["min"] = 0.5  # one C-GRPO seed no better than the untrained model
+    assert "C-GRPO recovered none of it beyond the spread of its seeds: 70.0 %" in "\n".join(results.claims(payload))
+    payload["cgrpo"]["trained"] = {"mean": 0.45, "min": 0.4, "max": 0.5}
+    assert "C-GRPO did not recover any of it: 45.0 %" in "\n".join(results.claims(payload))
 
 
 def spread(low: float, high: float) -> dict:
@@ -131,10 +135,13 @@ def test_the_validation_section_marks_the_default_and_the_best_value(results):
         "default": 0.5, "values": [0.0, 0.5, 1.0], "accuracy": {"0.55": [0.7, 0.6, 0.4], "0.7": [0.3, 0.5, 0.6]},
         "mean_over_ratios": [0.5, 0.55, 0.5], "best_over_ratios": 0.5, "best": {"0.55": 0.0, "0.7": 1.0}},
         "guidance": {"default": 0.5, "values": [0.5, 1.0], "accuracy": {"0.55": [0.4, 0.5], "0.7": [0.2, 0.3]},
-                     "mean_over_ratios": [0.3, 0.4], "best_over_ratios": 1.0, "best": {"0.55": 1.0, "0.7": 1.0}}}}}
+                     "mean_over_ratios": [0.3, 0.4], "best_over_ratios": 1.0, "best": {"0.55": 1.0, "0.7": 1.0}},
+        "audio_context": {"default": 24, "values": [24, 32], "accuracy": {"0.55": [0.5, 0.5], "0.7": [0.5, 0.5004]},
+                          "mean_over_ratios": [0.5, 0.5002], "best_over_ratios": 32, "best": {"0.55": 24, "0.7": 32}}}}}
     lines = results.validation_section(v)
     assert ("Defaults against the validation optimum (mean over the ratios): omac `coverage` 0.5 is the optimum; "
-            "omac `guidance` 0.5 is 10.0 points under the optimum 1.0.") in lines
+            "omac `guidance` 0.5 is 10.0 points under the optimum 1.0; "
+            "omac `audio_context` 24 ties the optimum 32.") in lines
     assert "| omac `coverage` | ratio 0.55 | ratio 0.7 | mean |" in lines
     assert "| 0.5 (d) (best) | 60.0 | 50.0 | 55.0 |" in lines and "| 0.0 | 70.0 | 30.0 | 50.0 |" in lines
     assert "seeds [50, 51] (96 questions each)" in "\n".join(lines)

@@ -30,7 +30,7 @@ from omarc.datamodules.dataset import (
     raw_transform,
 )
 from omarc.datamodules.default_task import DEFAULT_TASK
-from omarc.datamodules.generate import generate_all
+from omarc.datamodules.generate import GENERATED_VERSION, generate_all, generated_version
 from omarc.datamodules.media import MAX_PIXELS, PATCH_FACTOR, AudioMode, decode_media
 from omarc.datamodules.prompts import PROMPT_STYLES
 from omarc.datamodules.records import QARecord, ReadIssue
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 # The embedded default set: the default model's task (omarc.datamodules.default_task), a few clips per benchmark format.
 DEFAULT_GENERATION = {"n_videos": 8, **DEFAULT_TASK.generation_kwargs()}
-GENERATED_VERSION = "v5"  # bump when the generator's output changes, so caches are rebuilt (v5: three question types)
 #: What defines the questions of a run (with the media settings, :meth:`OmniQADataModule.run_signature`).
 RUN_SIGNATURE = ("benchmarks", "split", "data_dir", "paths", "categories", "seed", "prompt_style")
 PAPER_FPS = 1.0  # the paper's sampling rate (§6), for every set but the generated default
@@ -162,12 +161,23 @@ class OmniQADataModule(pl.LightningDataModule):
 
     def run_signature(self) -> dict:
         """Which questions a run answers and how their media is decoded: a resumed evaluation must match it.
-        Folders are given by their resolved paths, so ``./x`` and ``x`` are the same data."""
+        Folders are given by their resolved paths, so ``./x`` and ``x`` are the same data; generated questions
+        also by the generator version that wrote them."""
         signature = {k: getattr(self, k) for k in RUN_SIGNATURE}
         if self.data_dir is not None:
             signature["data_dir"] = str(Path(self.data_dir).expanduser().resolve())
         signature["paths"] = {k: str(Path(v).expanduser().resolve()) for k, v in self.paths.items()}
+        generated = {name: version for name in self.benchmarks if (version := self._generator_of(name))}
+        if generated:  # a regenerated set is other media under the same path; real folders keep their signature
+            signature["generated"] = generated
         return {**signature, "media": dict(self.decode.keywords)}
+
+    def _generator_of(self, name: str) -> str | None:
+        """The generator version of benchmark ``name``'s questions, None when they are not generated."""
+        source = self._source(name)
+        if source.startswith("generated:"):
+            return GENERATED_VERSION
+        return generated_version(source, self.split) if source != "none" else None
 
     def run_name(self) -> str:
         """The data part of a run's default folder: the evaluated benchmarks' names, plus a short hash of

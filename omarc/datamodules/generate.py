@@ -72,6 +72,10 @@ PIXEL_NOISE_STD = 8.0  # a little noise so frames are not flat (real encoders, r
 CANVAS_GREYS = (70.0, 160.0)  # the grey texture objects sit on: no hue, never near the white square
 AMPLITUDE = 0.3  # well below clipping after AAC
 FADE_S = 0.01  # 10 ms ramps: no clicks at second boundaries
+GENERATED_VERSION = "v6"  # bump when the output changes: caches are rebuilt, finished runs are not resumed on it
+# x264's mb-tree rate control reads memory it has not written on this build (PyAV 18.1), so two encodes of the
+# same frames could differ in their pixels; without it the same seed writes the same files, byte for byte.
+X264_OPTIONS = {"x264-params": "mbtree=0"}
 
 # Question categories per direction (forward, reverse, both), in each benchmark's own taxonomy.
 CATEGORIES: dict[str, tuple[str, str, str]] = {
@@ -277,7 +281,7 @@ def write_av(
     frames = iter(frames)
     first = next(frames)
     with av.open(str(path), "w") as container:
-        video = container.add_stream(codec, rate=fps)
+        video = container.add_stream(codec, rate=fps, options=X264_OPTIONS if codec == "libx264" else {})
         video.height, video.width = first.shape[:2]
         video.pix_fmt = "yuv420p"
         if gop is not None:
@@ -346,9 +350,16 @@ def generate_benchmark(
     kind = f"{name}/{split}" if name == "ugc_avqa" else name
     data = _ANNOTATIONS[name](videos, spec, CATEGORIES[kind], split)
     (root / BENCHMARKS[name].annotation_file(split)).write_text(json.dumps(data, indent=1), encoding="utf-8")
-    truth = {"spec": asdict(spec), "videos": {vid: asdict(clip) for vid, clip in videos}}
+    truth = {"version": GENERATED_VERSION, "spec": asdict(spec), "videos": {vid: asdict(clip) for vid, clip in videos}}
     (root / f"_generated_{split}.json").write_text(json.dumps(truth, indent=1), encoding="utf-8")
     return root
+
+
+def generated_version(folder: str | Path, split: str = "test") -> str | None:
+    """The generator version that wrote ``folder``'s ``split`` ("v5" before versions were recorded); None when
+    the folder was not generated."""
+    truth = Path(folder) / f"_generated_{split}.json"
+    return json.loads(truth.read_text(encoding="utf-8")).get("version", "v5") if truth.is_file() else None
 
 
 def generate_all(root: str | Path, n_videos: int = 4, seconds: int = 4, seed: int = 0, **kwargs) -> dict[str, Path]:

@@ -10,7 +10,7 @@ import torch
 from omarc.datamodules.benchmarks import BENCHMARKS
 from omarc.datamodules.datamodule import OmniQADataModule
 from omarc.datamodules.default_task import DEFAULT_TASK
-from omarc.datamodules.generate import write_av
+from omarc.datamodules.generate import GENERATED_VERSION, generate_benchmark, write_av
 from omarc.datamodules.records import NO_AUDIO_TRACK, SHORT_CLIP
 
 N_QA = 4  # per generated benchmark folder (tests/datamodules/conftest.py)
@@ -184,3 +184,18 @@ def test_generated_default_set_in_cache(tmp_path):
     assert next(iter(other.test_dataloader()))["inputs"]["media"][0].frames.shape == shape
     with pytest.raises(ValueError, match="no folder for benchmark 'dailyomni'"):
         OmniQADataModule(generated=False).entries("eval")
+
+
+def test_the_run_signature_names_the_generator_of_generated_questions(tmp_path, monkeypatch):
+    """Regenerated clips are other media under the same path: a finished run on older ones must not be resumed."""
+    default = OmniQADataModule(cache_dir=str(tmp_path))
+    assert default.run_signature()["generated"] == dict.fromkeys(default.benchmarks, GENERATED_VERSION)
+    folder = generate_benchmark(tmp_path / "worldsense", "worldsense", n_videos=1)
+    module = OmniQADataModule(benchmarks=["worldsense"], paths={"worldsense": str(folder)}, generated=False)
+    before = module.run_signature()
+    assert before["generated"] == {"worldsense": GENERATED_VERSION}
+    monkeypatch.setattr("omarc.datamodules.generate.GENERATED_VERSION", "v-next")
+    generate_benchmark(folder, "worldsense", n_videos=1)
+    assert module.run_signature() == {**before, "generated": {"worldsense": "v-next"}}
+    (folder / "_generated_test.json").unlink()  # a folder of real media: no generator, the signature it always had
+    assert "generated" not in module.run_signature()

@@ -82,7 +82,7 @@ def test_tensorboard_events_hold_rewards_gap_ratio_and_training_scalars(run):
     # the student keeps round(0.3 N) of each modality's N tokens
     assert all(abs(v - 0.3) < 0.02 for v in series(events, "tokens_kept").values())
     assert all(v == 0.0 for v in series(events, "clip_ratio").values()), "μ = 1: the ratio is exactly 1"
-    assert all(v == pytest.approx(0.01) for v in series(events, "lr").values())
+    assert all(v == pytest.approx(0.02) for v in series(events, "lr").values())
     kl = series(events, "kl")
     assert kl[0] == pytest.approx(0.0, abs=1e-6) and max(kl.values()) > 0, "the policy leaves the reference"
     assert "completions/text_summary" in events.Tags()["tensors"]
@@ -201,15 +201,15 @@ def test_python_built_module_checkpoint_loads_back_with_its_configs(batch_module
 @pytest.mark.slow
 def test_cli_checkpoint_loads_back_with_the_configs_of_its_yaml(run):
     loaded = CGRPOModule.load_from_checkpoint(run / RUN / "checkpoints" / "last.ckpt", map_location="cpu")
-    assert loaded.sampling == SamplingConfig(max_completion_length=16)
+    assert loaded.sampling == SamplingConfig(num_generations=8, max_completion_length=16)
     assert loaded.objective == ObjectiveConfig(rewards=("accuracy", "format_graded"))
-    assert loaded.optim == OptimConfig(lr=0.01)
+    assert loaded.optim == OptimConfig(lr=0.02)
     assert loaded.log_completions_every_n_steps == 10 and loaded.reference is not None
 
 
 @pytest.mark.parametrize(("name", "expected"), [
-    ("omarc_tiny", {"model": "tiny", "sampling.max_completion_length": 16, "objective.rewards": ("accuracy", "format_graded"),
-                    "objective.beta": 0.04, "optim.lr": 0.01, "optim.gradient_checkpointing": False}),
+    ("omarc_tiny", {"model": "tiny", "sampling.num_generations": 8, "sampling.max_completion_length": 16,
+                    "objective.rewards": ("accuracy", "format_graded"), "objective.beta": 0.04, "optim.lr": 0.02, "optim.gradient_checkpointing": False}),
     ("omarc_3b", {"model": "Qwen/Qwen2.5-Omni-3B", "sampling.num_generations": 4, "sampling.max_completion_length": 1024,
                   "objective.rewards": ("accuracy", "format"), "objective.beta": 0.04, "objective.lam": 1.0,
                   "objective.epsilon": 0.2, "optim.lr": 1e-5, "optim.gradient_checkpointing": True}),

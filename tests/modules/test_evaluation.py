@@ -343,6 +343,17 @@ def test_changed_settings_refuse_to_resume(tmp_path, dailyomni, datamodule):
 
 
 @pytest.mark.slow
+def test_clips_regenerated_by_another_generator_refuse_to_resume(tmp_path, datamodule, monkeypatch):
+    folder, out = tmp_path / "dailyomni", tmp_path / "run"
+    generate_benchmark(folder, "dailyomni", n_videos=1, seconds=4)
+    trainer(tmp_path).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(folder))
+    monkeypatch.setattr("omarc.datamodules.generate.GENERATED_VERSION", "v-next")
+    generate_benchmark(folder, "dailyomni", n_videos=1, seconds=4)  # the same questions, the clips encoded anew
+    with pytest.raises(RunFolderError, match=r"changed: data.generated\)"):
+        trainer(tmp_path).test(OmniQAEvaluator(output_dir=str(out)), datamodule=datamodule(folder))
+
+
+@pytest.mark.slow
 def test_a_run_that_failed_before_its_first_row_does_not_block_the_next(tmp_path, dailyomni, datamodule, monkeypatch):
     out = tmp_path / "run"
     with monkeypatch.context() as patch:
