@@ -8,7 +8,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from transformers.utils import logging as hf_logging
+
 from omarc.errors import UsageError
+from omarc.modules.backbones.default_model import DEFAULT_MODEL
 from omarc.modules.backbones.loading import architecture_config, build_architecture, load_backbone
 from omarc.modules.backbones.qwen2_5_omni import Qwen25OmniBackbone
 from omarc.modules.backbones.qwen3_omni import Qwen3OmniBackbone
@@ -48,6 +51,16 @@ def test_full_omni_checkpoint_loads_only_its_thinker(tmp_path, family, model_typ
     assert loaded_family == family and type(backbone.thinker) is type(thinker)
     loaded = backbone.thinker.state_dict()
     assert all(torch.equal(loaded[name], value) for name, value in thinker.state_dict().items())
+
+
+def test_the_weights_bar_shows_for_a_checkpoint_folder_and_not_for_the_packaged_model(tmp_path, capfd):
+    folder = save_tiny_checkpoint(tmp_path / "ckpt", "qwen2_5_omni")
+    capfd.readouterr()
+    load_backbone(DEFAULT_MODEL, device="cpu")
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled(), "the bar is switched back on for later loads"
+    load_backbone(str(folder), device="cpu")
+    assert "Loading weights" in capfd.readouterr().err
 
 
 def test_tiny_names_give_each_family():

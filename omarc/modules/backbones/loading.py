@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from pathlib import Path
@@ -14,6 +15,8 @@ from transformers import (
     PreTrainedModel,
     ProcessorMixin,
 )
+
+from transformers.utils import logging as hf_logging
 
 from omarc.errors import UsageError
 from omarc.modules.backbones.default_model import DEFAULT_MODEL, DEFAULT_MODEL_DIR
@@ -182,7 +185,8 @@ def load_backbone(
     loads its thinker only: the ``thinker.`` weights, no talker.
     """
     device = _device(device)
-    if model == DEFAULT_MODEL:
+    packaged = model == DEFAULT_MODEL
+    if packaged:
         if not (DEFAULT_MODEL_DIR / "config.json").is_file():
             raise FileNotFoundError(
                 f"the default model is not packaged in {DEFAULT_MODEL_DIR}; train it with "
@@ -212,12 +216,27 @@ def load_backbone(
         if hasattr(config, "thinker_config"):
             config = config.thinker_config
             extra["key_mapping"] = {r"^thinker\.": ""}
-        thinker = family_spec(family).model_class.from_pretrained(
-            model, config=config, dtype=dtype, local_files_only=local_only, **extra
-        )
+        with _weights_bar(shown=not packaged):
+            thinker = family_spec(family).model_class.from_pretrained(
+                model, config=config, dtype=dtype, local_files_only=local_only, **extra
+            )
         processor = AutoProcessor.from_pretrained(model, local_files_only=local_only)
     thinker = thinker.to(device=device, dtype=dtype).eval()
     return wrap_thinker(thinker, family, processor), processor, family
+
+
+@contextlib.contextmanager
+def _weights_bar(shown: bool):
+    """transformers' "Loading weights" bar, shown for a user's checkpoint (a real one takes a while) and not for
+    the packaged model (a few MB, loaded in milliseconds)."""
+    enabled = hf_logging.is_progress_bar_enabled()
+    if not shown:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
 
 
 def architecture_config(
