@@ -234,6 +234,25 @@ def test_right_padded_sequences_decode_like_left_padded(tiny_backbone, compresse
     assert (logp - left_gen.logprobs).abs().max() <= 1e-4
 
 
+def test_prefill_by_length_prefills_each_length_unpadded_and_decodes_as_one_batch(tiny_backbone, compressed):
+    """Full and compressed rows interleaved (four lengths): each length is prefilled alone, the rows come
+    back in their order, and the answers are those of one padded prefill."""
+    _, _, backbone = tiny_backbone
+    seq, out = compressed
+    mixed = pack([seq.sample(0), out.sequence.sample(1), out.sequence.sample(0), seq.sample(1)])
+    lengths = mixed.attention_mask.sum(-1).tolist()
+    with torch.no_grad():
+        padded = backbone.generate(mixed, max_new_tokens=4)
+        with LanguageModelCalls(backbone.language_model) as lm:
+            grouped = backbone.generate(mixed, max_new_tokens=4, prefill_by_length=True)
+    prefills = sorted((batch, length) for batch, length, _ in lm.calls if length > 1)
+    assert prefills == sorted((lengths.count(n), n) for n in set(lengths))  # no padding in any prefill
+    assert all(batch == 4 for batch, length, _ in lm.calls if length == 1)  # one decoding loop for all rows
+    assert (grouped.first_logits - padded.first_logits).abs().max() <= 1e-5
+    assert torch.equal(grouped.tokens, padded.tokens) and torch.equal(grouped.lengths, padded.lengths)
+    assert (grouped.logprobs - padded.logprobs).abs().max() <= 1e-4
+
+
 def test_rollouts_in_training_mode_with_checkpointing_keep_the_cache(tiny_backbone, compressed):
     """C-GRPO samples from a model in train mode with gradient checkpointing: the KV cache must stay."""
     from omarc.modules.backbones.loading import wrap_thinker

@@ -76,9 +76,12 @@ class OmniBackbone(nn.Module, ABC):
         num_return_sequences: int = 1,
         generator: torch.Generator | None = None,
         ignore_eos: bool = False,
+        prefill_by_length: bool = False,
     ) -> Generation:
         """Prefill once per prompt, sample ``num_return_sequences`` rows each (grouped by prompt);
-        ``ignore_eos`` decodes exactly ``max_new_tokens`` (timing runs)."""
+        ``ignore_eos`` decodes exactly ``max_new_tokens`` (timing runs); ``prefill_by_length`` prefills
+        the rows of each length as a batch of their own, without padding, before decoding all rows
+        together (rows of very different lengths, e.g. several compressors' outputs)."""
 
     @abstractmethod
     def completion_logprobs(self, seq: TokenSequence, completions: Tensor, temperature: float = 1.0) -> Tensor:

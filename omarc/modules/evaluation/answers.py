@@ -141,8 +141,8 @@ class Answers:
 
 
 def answer_questions(backbone: OmniBackbone, tokenizer, seq: TokenSequence, records: Sequence[QARecord],
-                     max_new_tokens: int) -> Answers:
+                     max_new_tokens: int, prefill_by_length: bool = False) -> Answers:
     """Greedy decode of ``seq`` (one prompt per record) -> text -> letter (:func:`extract_answer`)."""
-    generation = backbone.generate(seq, max_new_tokens=max_new_tokens)
+    generation = backbone.generate(seq, max_new_tokens=max_new_tokens, prefill_by_length=prefill_by_length)
     texts = completion_texts(tokenizer, generation)
     return Answers(generation, texts, [extract_answer(t, r.options) for t, r in zip(texts, records, strict=True)])

@@ -80,8 +80,8 @@ class OmniQAEvaluator(pl.LightningModule):
         dtype: "float32" / "bfloat16" / "float16"; default bf16 on GPU, float32 on CPU.
         keep_maps: samples per stage and configuration whose kept frames, video tokens and audio are
             drawn (``keep_map_<id>.png`` beside the predictions, and in TensorBoard when it logs).
-        decode_together: decode every configuration's compressed batch as ONE batch (one prefill and
-            one decoding loop per batch instead of one per configuration). Faster where decoding steps
+        decode_together: decode every configuration's compressed batch as ONE batch (one prefill per
+            prompt length and one decoding loop per batch instead of one of each per configuration). Faster where decoding steps
             cost more than their width, as on small models and at batch 1 on a GPU; the answers then
             equal a single run's up to float rounding (as with another batch size), not bit for bit.
     """
@@ -387,7 +387,8 @@ def encode_batch(backbone: OmniBackbone, inputs: dict, compressors: list[Compres
 def compress_and_answer(backbone: OmniBackbone, tokenizer, compressors: list[Compressor], seq: TokenSequence,
                         records: list[QARecord], max_new_tokens: int) -> list[tuple[CompressionOutput, Answers]]:
     """The answer step on an encoded batch (the evaluator's and :class:`omarc.OmniPipeline`'s): compress with
-    each of ``compressors`` -> greedy decode of all the compressed batches as one batch -> text -> letter.
+    each of ``compressors`` -> greedy decode of all the compressed batches as one batch (each length prefilled
+    apart, :meth:`~omarc.modules.backbones.base.OmniBackbone.generate`'s ``prefill_by_length``) -> text -> letter.
     Returns per compressor its output (its per-sample :class:`~omarc.strategies.CompressionReport` s) and
     its answers, which share one :class:`~omarc.modules.backbones.base.Generation`. One compressor's batch
     is decoded as it comes: its answers are a single run's bit for bit."""
@@ -395,7 +396,8 @@ def compress_and_answer(backbone: OmniBackbone, tokenizer, compressors: list[Com
     n = len(records)
     together = outputs[0].sequence if len(outputs) == 1 else pack(
         [out.sequence.sample(b) for out in outputs for b in range(n)])
-    answers = answer_questions(backbone, tokenizer, together, list(records) * len(outputs), max_new_tokens)
+    answers = answer_questions(backbone, tokenizer, together, list(records) * len(outputs), max_new_tokens,
+                               prefill_by_length=len(outputs) > 1)
     return [(out, replace(answers, texts=answers.texts[i * n:(i + 1) * n], letters=answers.letters[i * n:(i + 1) * n]))
             for i, out in enumerate(outputs)]
 
