@@ -15,7 +15,6 @@ from transformers import (
     PreTrainedModel,
     ProcessorMixin,
 )
-
 from transformers.utils import logging as hf_logging
 
 from omarc.errors import UsageError

@@ -369,11 +369,14 @@ class QwenOmniBackbone(OmniBackbone):
         up to float rounding (another batch). Caches with sliding-window layers (more state than keys
         and values) are prefilled as one batch."""
         lengths = seq.attention_mask.sum(-1)
-        groups = [(lengths == n).nonzero().flatten() for n in lengths.unique()]
+        sizes = lengths.unique().tolist()
         layers = DynamicCache(config=self.thinker.config.get_text_config()).layers
-        if len(groups) == 1 or any(type(layer) is not DynamicLayer for layer in layers):
+        if len(sizes) == 1 or any(type(layer) is not DynamicLayer for layer in layers):
             return self._prefill(seq)
-        parts = [self._prefill(pack([seq.sample(int(b)) for b in rows])) for rows in groups]
+        groups = [(lengths == n).nonzero().flatten() for n in sizes]
+        # Left-padded, a row of length n holds its tokens in the last n columns: gathered, they are unpadded.
+        parts = [self._prefill(seq.index(rows[:, None], torch.arange(seq.length - n, seq.length, device=rows.device)[None]))
+                 for n, rows in zip(sizes, groups)]
         order = torch.cat(groups).argsort()
 
         def merged(i: int, name: str) -> Tensor:

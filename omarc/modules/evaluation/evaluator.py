@@ -81,9 +81,10 @@ class OmniQAEvaluator(pl.LightningModule):
         keep_maps: samples per stage and configuration whose kept frames, video tokens and audio are
             drawn (``keep_map_<id>.png`` beside the predictions, and in TensorBoard when it logs).
         decode_together: decode every configuration's compressed batch as ONE batch (one prefill per
-            prompt length and one decoding loop per batch instead of one of each per configuration). Faster where decoding steps
-            cost more than their width, as on small models and at batch 1 on a GPU; the answers then
-            equal a single run's up to float rounding (as with another batch size), not bit for bit.
+            prompt length and one decoding loop per batch instead of one of each per configuration).
+            Faster where decoding steps cost more than their width, as on small models and at batch 1
+            on a GPU; the answers then equal a single run's up to float rounding (as with another batch
+            size), not bit for bit.
     """
 
     #: Print each run's results table when it is done (``omarc sweep`` prints one table for all its runs).
